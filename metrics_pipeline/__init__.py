@@ -1,0 +1,1 @@
+"""metrics_pipeline: plugin install and commit metrics as Dagster software-defined assets."""

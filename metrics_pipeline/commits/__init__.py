@@ -1,0 +1,1 @@
+"""Commits: where commit rows come from (sources.py) and how they roll up (assets.py)."""

@@ -1,0 +1,1 @@
+"""Resources: one class per external system, each swappable for another implementation."""
