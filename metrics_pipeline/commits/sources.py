@@ -112,11 +112,11 @@ class FileCommitsSource(CommitsSource):
                 f"SELECT {', '.join(COMMIT_COLUMNS)} FROM in_window "
                 "WHERE sha IS NOT NULL AND list_contains($repos, lower(repo)) ORDER BY ALL",
                 wanted,
-            ).fetch_arrow_table()
+            ).to_arrow_table()
             missing_sha = con.execute(
                 "SELECT count(*) FROM in_window WHERE sha IS NULL AND list_contains($repos, lower(repo))",
                 wanted,
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             found = con.execute(
                 "SELECT CAST(commit_author_date AS DATE), count(*), max(arrived_at) FROM in_window GROUP BY 1"
             ).fetchall()

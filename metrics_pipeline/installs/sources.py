@@ -131,7 +131,7 @@ class FileInstallsSource(InstallsSource):
                 GROUP BY ALL ORDER BY ALL
                 """,
                 {"plugins": params["plugins"]},
-            ).fetch_arrow_table()
+            ).to_arrow_table()
             found = con.execute(
                 """
                 SELECT w.download_day, count(*), max(f.arrived_at)

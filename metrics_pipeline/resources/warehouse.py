@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pyarrow as pa
 
 SCHEMA_SQL = (Path(__file__).with_name("warehouse_schema.sql")).read_text()
 WAREHOUSE_POOL = "warehouse"  # concurrency pool: one run at a time holds the DuckDB file
@@ -33,8 +32,8 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     lock_wait_seconds: float = 120.0
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self._open(read_only)
+    def connect(self, read_only: bool = False, lock_wait_seconds: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._open(read_only, self.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds)
         try:
             con.execute("SET TimeZone = 'UTC'")
             if not read_only:
@@ -43,10 +42,10 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         finally:
             con.close()
 
-    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
         if not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_wait_seconds
+        deadline = time.monotonic() + wait_seconds
         delay = 0.05
         while True:
             try:
@@ -56,11 +55,23 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                     if _is_lock_error(error):
                         raise WarehouseBusyError(
                             f"warehouse {self.path} stayed locked by another process for "
-                            f"{self.lock_wait_seconds:.0f}s (setting METRICS_WAREHOUSE_PATH)"
+                            f"{wait_seconds:.0f}s (setting METRICS_WAREHOUSE_PATH)"
                         ) from error
                     raise
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 2.0)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All-or-nothing: readers and crashes never see half a partition."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def replace_window(
@@ -69,43 +80,23 @@ def replace_window(
     column: str,
     start: date | datetime,
     end: date | datetime,
-    insert_sql: str,
-    params: Sequence = (),
-    incoming: pa.Table | None = None,
+    select_sql: str,
+    params: Sequence | dict = (),
 ) -> int:
-    """Delete `table`'s rows with `column` in [start, end) and insert the new ones, atomically.
+    """Delete `table`'s rows with `column` in [start, end) and insert `select_sql`'s rows.
 
-    `insert_sql` is a SELECT (it may read an Arrow table registered as `incoming`).
-    Returns the number of rows inserted.
+    Call inside `transaction(con)`; returns the number of rows now in the window.
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if incoming is not None:
-            con.register("incoming", incoming)
-        con.execute(f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ?", [start, end])
-        con.execute(f"INSERT INTO {table} {insert_sql}", list(params))
-        inserted = con.execute(
-            f"SELECT count(*) FROM {table} WHERE {column} >= ? AND {column} < ?", [start, end]
-        ).fetchone()[0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        if incoming is not None:
-            con.unregister("incoming")
-    return inserted
+    con.execute(f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ?", [start, end])
+    con.execute(f"INSERT INTO {table} {select_sql}", params)
+    return con.execute(
+        f"SELECT count(*) FROM {table} WHERE {column} >= ? AND {column} < ?", [start, end]
+    ).fetchall()[0][0]
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, table: str, insert_sql: str, params: Sequence = ()) -> int:
-    """Replace all of an unpartitioned table's rows atomically; returns the new row count."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, params: Sequence | dict = ()) -> int:
+    """Replace all rows of an unpartitioned table atomically; returns the new row count."""
+    with transaction(con):
         con.execute(f"DELETE FROM {table}")
-        con.execute(f"INSERT INTO {table} {insert_sql}", list(params))
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return rows
+        con.execute(f"INSERT INTO {table} {select_sql}", params)
+        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]

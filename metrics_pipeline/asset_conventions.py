@@ -1,0 +1,40 @@
+"""What every warehouse asset shares: owners, the rollup automation, metadata builders."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+OWNERS = ["team:metrics"]
+
+# Monthly and total rollups follow their inputs: whenever any upstream partition changes
+# (schedule, backfill, late data), the affected months and the totals are recomputed.
+# Unlike `eager()`, this is not limited to the latest time window, so backfilled history
+# also rolls up.
+ROLLUP_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("rollup when inputs change")
+
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def column_schema(*columns: tuple[str, str, str]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, type_, description) for name, type_, description in columns])
+
+
+def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The run's partition window as UTC dates [start, end): one day, one month or a whole range."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def window_metadata(start: date, end: date, rows: int) -> dict:
+    return {
+        "dagster/row_count": rows,
+        "window_start": start.isoformat(),
+        "window_end_exclusive": end.isoformat(),
+    }

@@ -1,0 +1,1 @@
+"""When things run: the daily schedule, the late-data sensor and the rollup automation."""

@@ -1,0 +1,173 @@
+"""Commits: raw landing per UTC author day, then monthly, total and latest rollups, all in SQL."""
+
+
+import dagster as dg
+import pyarrow as pa
+
+from metrics_pipeline.asset_conventions import (
+    OWNERS,
+    ROLLUP_AUTOMATION,
+    column_schema,
+    window_dates,
+    window_metadata,
+)
+from metrics_pipeline.commits.sources import CommitsSource
+from metrics_pipeline.fingerprints import record_fingerprints
+from metrics_pipeline.partitions import DAILY, MONTHLY
+from metrics_pipeline.registry import PluginRegistry
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_table, replace_window, transaction
+
+GROUP = "commits"
+FINGERPRINT_SOURCE = "commits"
+
+# Source rows -> registry plugins (repo matched case-insensitively, the registry's spelling
+# kept); a (plugin, repo, sha) seen twice lands once, the earliest ingested copy winning.
+LAND_COMMITS_SQL = """
+SELECT CAST(c.commit_author_date AS DATE), r.plugin_name, r.repo, c.sha, c.author_id,
+       c.commit_author_date, c.commit_message, c.ingestion_time
+FROM incoming c JOIN registry_repos r ON lower(c.repo) = lower(r.repo)
+QUALIFY row_number() OVER (
+    PARTITION BY r.plugin_name, r.repo, c.sha ORDER BY c.ingestion_time NULLS LAST, c.commit_author_date
+) = 1
+"""
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    group_name=GROUP,
+    owners=OWNERS,
+    metadata={
+        "dagster/column_schema": column_schema(
+            ("commit_day", "date", "UTC day of commit_author_date"),
+            ("plugin_name", "varchar", "normalized plugin whose repo this is"),
+            ("repo", "varchar", "owner/name as the registry spells it"),
+            ("sha", "varchar", "commit id, unique per plugin and repo"),
+            ("author_id", "varchar", ""),
+            ("commit_author_date", "timestamp", "UTC"),
+            ("commit_message", "varchar", ""),
+            ("ingestion_time", "timestamp", "when the source received the row (UTC)"),
+        )
+    },
+)
+def raw_commits(
+    context: dg.AssetExecutionContext,
+    commits_source: CommitsSource,
+    registry: PluginRegistry,
+    warehouse: DuckDBWarehouse,
+) -> dg.MaterializeResult:
+    """Commits to registry repos authored on the partition's UTC days, one row per commit."""
+    start, end = window_dates(context)
+    plugins = registry.load()
+    repos = plugins.plugin_repos
+    batch = commits_source.commits(start, end, sorted({repo for _, repo in repos}))
+    registry_repos = pa.table(
+        {"plugin_name": [name for name, _ in repos], "repo": [repo for _, repo in repos]},
+        schema=pa.schema([("plugin_name", pa.string()), ("repo", pa.string())]),
+    )
+    with warehouse.connect() as con, transaction(con):
+        con.register("incoming", batch.rows)
+        con.register("registry_repos", registry_repos)
+        rows = replace_window(con, "raw_commits", "commit_day", start, end, LAND_COMMITS_SQL)
+        con.unregister("incoming")
+        con.unregister("registry_repos")
+        record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints)
+    return dg.MaterializeResult(
+        metadata=window_metadata(start, end, rows)
+        | {
+            "source_rows_in_window": sum(f.source_rows for f in batch.fingerprints),
+            "duplicate_rows_dropped": batch.rows.num_rows - rows,
+            "quarantined_rows": sum(batch.quarantined.values()),
+            "quarantine_reasons": dict(batch.quarantined),
+            "registry_repos": len(repos),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=MONTHLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[raw_commits],
+    automation_condition=ROLLUP_AUTOMATION,
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    group_name=GROUP,
+    owners=OWNERS,
+    metadata={
+        "dagster/column_schema": column_schema(
+            ("month_start", "date", "first day of the UTC calendar month"),
+            ("plugin_name", "varchar", "normalized plugin"),
+            ("repo", "varchar", "registry spelling"),
+            ("commit_count", "bigint", "distinct commits authored that month (> 0)"),
+            ("latest_commit_at", "timestamp", "newest author date in the month (UTC)"),
+        )
+    },
+)
+def monthly_commits(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """MONTH commits per plugin repo, from the month's landed commits only."""
+    start, end = window_dates(context)
+    with warehouse.connect() as con, transaction(con):
+        rows = replace_window(
+            con, "monthly_commits", "month_start", start, end,
+            """
+            SELECT CAST(date_trunc('month', commit_day) AS DATE), plugin_name, repo,
+                   count(DISTINCT sha)::BIGINT, max(commit_author_date)
+            FROM raw_commits
+            WHERE commit_day >= $start AND commit_day < $end
+            GROUP BY ALL
+            """,
+            {"start": start, "end": end},
+        )
+    return dg.MaterializeResult(metadata=window_metadata(start, end, rows))
+
+
+@dg.asset(
+    deps=[monthly_commits],
+    automation_condition=ROLLUP_AUTOMATION,
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    group_name=GROUP,
+    owners=OWNERS,
+    metadata={
+        "dagster/column_schema": column_schema(
+            ("plugin_name", "varchar", "normalized plugin"),
+            ("repo", "varchar", "registry spelling"),
+            ("commit_count", "bigint", "all-time commits"),
+        )
+    },
+)
+def total_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """TOTAL commits per plugin repo, summed from the monthly rollup."""
+    with warehouse.connect() as con:
+        rows = replace_table(
+            con, "total_commits",
+            "SELECT plugin_name, repo, sum(commit_count)::BIGINT FROM monthly_commits GROUP BY ALL",
+        )
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+@dg.asset(
+    deps=[monthly_commits],
+    automation_condition=ROLLUP_AUTOMATION,
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    group_name=GROUP,
+    owners=OWNERS,
+    metadata={
+        "dagster/column_schema": column_schema(
+            ("plugin_name", "varchar", "normalized plugin"),
+            ("repo", "varchar", "registry spelling"),
+            ("latest_commit_at", "timestamp", "newest author date (UTC)"),
+        )
+    },
+)
+def latest_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """LATEST commit time per plugin repo, from the monthly rollup's per-month maxima."""
+    with warehouse.connect() as con:
+        rows = replace_table(
+            con, "latest_commits",
+            "SELECT plugin_name, repo, max(latest_commit_at) FROM monthly_commits GROUP BY ALL",
+        )
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})

@@ -1,0 +1,29 @@
+"""Assembles the code location: assets, schedule, sensors and the configured resources."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from metrics_pipeline.automation.sensors import (
+    daily_metrics_job,
+    daily_metrics_schedule,
+    late_data_sensor,
+    rollup_automation_sensor,
+)
+from metrics_pipeline.commits import assets as commit_assets
+from metrics_pipeline.installs import assets as install_assets
+from metrics_pipeline.resources.selection import build_resources
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([install_assets, commit_assets]),
+        jobs=[daily_metrics_job],
+        schedules=[daily_metrics_schedule],
+        sensors=[late_data_sensor, rollup_automation_sensor],
+        resources=build_resources(os.environ),
+        executor=dg.in_process_executor,
+    )

@@ -1,0 +1,162 @@
+"""Installs: raw landing per UTC day, then daily, monthly and total rollups, all in SQL."""
+
+
+import dagster as dg
+
+from metrics_pipeline.asset_conventions import (
+    OWNERS,
+    ROLLUP_AUTOMATION,
+    column_schema,
+    window_dates,
+    window_metadata,
+)
+from metrics_pipeline.fingerprints import record_fingerprints
+from metrics_pipeline.installs.sources import InstallsSource
+from metrics_pipeline.partitions import DAILY, MONTHLY
+from metrics_pipeline.registry import PluginRegistry
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_table, replace_window, transaction
+
+GROUP = "installs"
+FINGERPRINT_SOURCE = "installs"
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    group_name=GROUP,
+    owners=OWNERS,
+    metadata={
+        "dagster/column_schema": column_schema(
+            ("download_day", "date", "UTC day of the download"),
+            ("plugin_name", "varchar", "PEP 503-normalized registry plugin"),
+            ("installer_name", "varchar", "installer counted (default: pip)"),
+            ("download_count", "bigint", "qualifying download rows"),
+        )
+    },
+)
+def raw_installs(
+    context: dg.AssetExecutionContext,
+    installs_source: InstallsSource,
+    registry: PluginRegistry,
+    warehouse: DuckDBWarehouse,
+) -> dg.MaterializeResult:
+    """Qualifying downloads of registry plugins for the partition's UTC days, counted in the source."""
+    start, end = window_dates(context)
+    plugins = registry.load()
+    batch = installs_source.install_counts(start, end, plugins.plugin_names)
+    with warehouse.connect() as con, transaction(con):
+        con.register("incoming", batch.rows)
+        rows = replace_window(
+            con, "raw_installs", "download_day", start, end,
+            "SELECT download_day, plugin_name, installer_name, download_count FROM incoming",
+        )
+        con.unregister("incoming")
+        record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints)
+    return dg.MaterializeResult(
+        metadata=window_metadata(start, end, rows)
+        | {
+            "qualifying_downloads": int(sum(batch.rows.column("download_count").to_pylist())),
+            "source_rows_in_window": sum(f.source_rows for f in batch.fingerprints),
+            "registry_plugins": len(plugins.plugins),
+            "registry_rows_quarantined": len(plugins.quarantined),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[raw_installs],
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    group_name=GROUP,
+    owners=OWNERS,
+    metadata={
+        "dagster/column_schema": column_schema(
+            ("download_day", "date", "UTC day"),
+            ("plugin_name", "varchar", "normalized plugin"),
+            ("install_count", "bigint", "installs that day (> 0)"),
+        )
+    },
+)
+def daily_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """DAY installs per plugin: the unit every larger period is summed from."""
+    start, end = window_dates(context)
+    with warehouse.connect() as con, transaction(con):
+        rows = replace_window(
+            con, "daily_installs", "download_day", start, end,
+            """
+            SELECT download_day, plugin_name, sum(download_count)::BIGINT
+            FROM raw_installs
+            WHERE download_day >= $start AND download_day < $end
+            GROUP BY download_day, plugin_name
+            HAVING sum(download_count) > 0
+            """,
+            {"start": start, "end": end},
+        )
+        installs = con.execute(
+            "SELECT coalesce(sum(install_count), 0) FROM daily_installs WHERE download_day >= ? AND download_day < ?",
+            [start, end],
+        ).fetchall()[0][0]
+    return dg.MaterializeResult(metadata=window_metadata(start, end, rows) | {"installs": int(installs)})
+
+
+@dg.asset(
+    partitions_def=MONTHLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[daily_installs],
+    automation_condition=ROLLUP_AUTOMATION,
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    group_name=GROUP,
+    owners=OWNERS,
+    metadata={
+        "dagster/column_schema": column_schema(
+            ("month_start", "date", "first day of the UTC calendar month"),
+            ("plugin_name", "varchar", "normalized plugin"),
+            ("install_count", "bigint", "installs that month (> 0)"),
+        )
+    },
+)
+def monthly_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """MONTH installs per plugin, summed from the month's daily rollup (never from raw rows)."""
+    start, end = window_dates(context)
+    with warehouse.connect() as con, transaction(con):
+        rows = replace_window(
+            con, "monthly_installs", "month_start", start, end,
+            """
+            SELECT CAST(date_trunc('month', download_day) AS DATE), plugin_name, sum(install_count)::BIGINT
+            FROM daily_installs
+            WHERE download_day >= $start AND download_day < $end
+            GROUP BY ALL
+            """,
+            {"start": start, "end": end},
+        )
+    return dg.MaterializeResult(metadata=window_metadata(start, end, rows))
+
+
+@dg.asset(
+    deps=[monthly_installs],
+    automation_condition=ROLLUP_AUTOMATION,
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    group_name=GROUP,
+    owners=OWNERS,
+    metadata={
+        "dagster/column_schema": column_schema(
+            ("plugin_name", "varchar", "normalized plugin"),
+            ("install_count", "bigint", "all-time installs (> 0)"),
+        )
+    },
+)
+def total_installs(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """TOTAL installs per plugin, summed from the monthly rollup."""
+    with warehouse.connect() as con:
+        rows = replace_table(
+            con, "total_installs",
+            "SELECT plugin_name, sum(install_count)::BIGINT FROM monthly_installs GROUP BY plugin_name",
+        )
+        installs = con.execute("SELECT coalesce(sum(install_count), 0) FROM total_installs").fetchall()[0][0]
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "installs": int(installs)})

@@ -1,0 +1,116 @@
+"""Installs counted inside Snowflake from the labeled-downloads view; only per-day aggregates cross."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from metrics_pipeline.installs.sources import INSTALL_ROWS_SCHEMA, InstallsSource
+from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN
+from metrics_pipeline.resources.snowflake import (
+    SnowflakeConnection,
+    checked_identifier,
+    naive_utc,
+    run_query,
+    stage_names,
+)
+from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
+
+DOWNLOADS_VIEW_SETTING = "METRICS_SNOWFLAKE_DOWNLOADS_VIEW"
+
+# A qualifying download: a pip install of a registry plugin (the view labels both).
+_QUALIFIES = "download_type = 'pip' AND project_type = 'plugin'"
+_PLUGIN = "REGEXP_REPLACE(LOWER(file_project), ?, '-')"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())
+
+
+class SnowflakeInstallsSource(InstallsSource):
+    """Per-day, per-plugin pip counts from a downloads view (`file_project, timestamp,
+    download_type, project_type, ingestion_timestamp`); timestamps are UTC."""
+
+    snowflake: SnowflakeConnection
+    downloads_view: str = "PYPI_DOWNLOADS"
+
+    def _view(self) -> str:
+        return checked_identifier(self.downloads_view, DOWNLOADS_VIEW_SETTING)
+
+    def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
+        view, window = self._view(), [_midnight(start), _midnight(end)]
+        with self.snowflake.connect() as con:
+            stage_names(con, "metrics_wanted_plugins", sorted(set(plugin_names)))
+            counted = run_query(
+                con,
+                f"""
+                SELECT CAST(timestamp AS DATE) AS download_day, {_PLUGIN} AS plugin_name,
+                       COUNT(*) AS download_count
+                FROM {view}
+                WHERE timestamp >= ? AND timestamp < ? AND {_QUALIFIES}
+                  AND {_PLUGIN} IN (SELECT name FROM metrics_wanted_plugins)
+                GROUP BY 1, 2
+                ORDER BY 1, 2
+                """,
+                [NORMALIZE_SQL_PATTERN, *window, NORMALIZE_SQL_PATTERN],
+            )
+            found = run_query(
+                con,
+                f"""
+                SELECT CAST(timestamp AS DATE), COUNT(*), MAX(ingestion_timestamp)
+                FROM {view}
+                WHERE timestamp >= ? AND timestamp < ?
+                GROUP BY 1
+                """,
+                window,
+            )
+        rows = pa.table(
+            {
+                "download_day": [r[0] for r in counted],
+                "plugin_name": [r[1] for r in counted],
+                "installer_name": ["pip"] * len(counted),
+                "download_count": [int(r[2]) for r in counted],
+            },
+            schema=INSTALL_ROWS_SCHEMA,
+        )
+        fingerprints = {d: (int(n), naive_utc(t)) for d, n, t in found}
+        return SourceBatch(rows, fingerprints_for_window(start, end, fingerprints))
+
+    def arrivals_since(self, cursor: str | None) -> Arrivals:
+        value = json.loads(cursor).get("ingested") if cursor else None
+        seen = datetime.fromisoformat(value) if value else None
+        where, params = ("AND ingestion_timestamp > ?", [seen]) if seen else ("", [])
+        with self.snowflake.connect() as con:
+            found = run_query(
+                con,
+                f"""
+                SELECT CAST(timestamp AS DATE), MAX(ingestion_timestamp)
+                FROM {self._view()}
+                WHERE timestamp IS NOT NULL AND ingestion_timestamp IS NOT NULL {where}
+                GROUP BY 1
+                """,
+                params,
+            )
+        newest = {day: naive_utc(at) for day, at in found}
+        latest = max([t for t in [seen, *newest.values()] if t is not None], default=None)
+        return Arrivals(newest, json.dumps({"ingested": latest.isoformat() if latest else None}))
+
+    def days_with_downloads(self, plugin_names: Sequence[str]) -> set[date]:
+        if not plugin_names:
+            return set()
+        with self.snowflake.connect() as con:
+            stage_names(con, "metrics_wanted_plugins", sorted(set(plugin_names)))
+            found = run_query(
+                con,
+                f"""
+                SELECT DISTINCT CAST(timestamp AS DATE)
+                FROM {self._view()}
+                WHERE timestamp IS NOT NULL AND {_QUALIFIES}
+                  AND {_PLUGIN} IN (SELECT name FROM metrics_wanted_plugins)
+                """,
+                [NORMALIZE_SQL_PATTERN],
+            )
+        return {row[0] for row in found}

@@ -1,0 +1,28 @@
+"""Daily and monthly partitions (UTC) shared by every asset; the first day comes from config."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import dagster as dg
+
+DEFAULT_START_DATE = "2023-01-01"
+
+
+def partitions_start_date() -> str:
+    """METRICS_START_DATE (YYYY-MM-DD): the first day the pipeline keeps metrics for."""
+    value = os.environ.get("METRICS_START_DATE", DEFAULT_START_DATE)
+    try:
+        date.fromisoformat(value)
+    except ValueError as error:
+        raise ValueError(f"METRICS_START_DATE must be YYYY-MM-DD, got {value!r}") from error
+    return value
+
+
+# Partition definitions must exist when the code location loads, so the start date is read
+# here, once; nothing else is configured at import time.
+DAILY = dg.DailyPartitionsDefinition(start_date=partitions_start_date(), timezone="UTC", end_offset=0)
+MONTHLY = dg.MonthlyPartitionsDefinition(
+    start_date=partitions_start_date()[:8] + "01", timezone="UTC", end_offset=1
+)
