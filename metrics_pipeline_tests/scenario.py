@@ -178,11 +178,15 @@ class Scenario:
             "commits_source": self.commits.resource(),
         }
 
-    def materialize(self, assets, first: str | None = None, last: str | None = None) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self, assets, first: str | None = None, last: str | None = None, raise_on_error: bool = True
+    ) -> dg.ExecuteInProcessResult:
         """Materialize `assets` (with their upstream assets given as inputs already landed) for a
         partition range [first, last] as one run, like a single-run backfill."""
         tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first else {}
-        return dg.materialize(assets, resources=self.resources(), instance=self.instance, tags=tags)
+        return dg.materialize(
+            assets, resources=self.resources(), instance=self.instance, tags=tags, raise_on_error=raise_on_error
+        )
 
     def query(self, sql: str, params=()) -> list[tuple]:
         with duckdb.connect(str(self.warehouse_path), read_only=True) as con:

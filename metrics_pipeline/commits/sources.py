@@ -108,10 +108,10 @@ class FileCommitsSource(CommitsSource):
                 window,
             )
             wanted = {"repos": [r.lower() for r in repos]}
-            rows = con.execute(
+            rows = con.sql(
                 f"SELECT {', '.join(COMMIT_COLUMNS)} FROM in_window "
                 "WHERE sha IS NOT NULL AND list_contains($repos, lower(repo)) ORDER BY ALL",
-                wanted,
+                params=wanted,
             ).to_arrow_table()
             missing_sha = con.execute(
                 "SELECT count(*) FROM in_window WHERE sha IS NULL AND list_contains($repos, lower(repo))",

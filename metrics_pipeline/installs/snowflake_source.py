@@ -21,8 +21,6 @@ from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_win
 
 DOWNLOADS_VIEW_SETTING = "METRICS_SNOWFLAKE_DOWNLOADS_VIEW"
 
-# A qualifying download: a pip install of a registry plugin (the view labels both).
-_QUALIFIES = "download_type = 'pip' AND project_type = 'plugin'"
 _PLUGIN = "REGEXP_REPLACE(LOWER(file_project), ?, '-')"
 
 
@@ -36,26 +34,35 @@ class SnowflakeInstallsSource(InstallsSource):
 
     snowflake: SnowflakeConnection
     downloads_view: str = "PYPI_DOWNLOADS"
+    download_types: list[str] = ["pip"]  # labels counted as installs (the view marks CI, mirrors...)
 
     def _view(self) -> str:
         return checked_identifier(self.downloads_view, DOWNLOADS_VIEW_SETTING)
 
+    def _qualifies(self) -> tuple[str, list[str]]:
+        """A qualifying download: a counted download type of a project labeled as a plugin."""
+        if not self.download_types:
+            raise ValueError("download_types must name at least one type, e.g. `pip` (setting METRICS_INSTALLERS)")
+        marks = ", ".join("?" for _ in self.download_types)
+        return f"download_type IN ({marks}) AND project_type = 'plugin'", list(self.download_types)
+
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
         view, window = self._view(), [_midnight(start), _midnight(end)]
+        qualifies, types = self._qualifies()
         with self.snowflake.connect() as con:
             stage_names(con, "metrics_wanted_plugins", sorted(set(plugin_names)))
             counted = run_query(
                 con,
                 f"""
                 SELECT CAST(timestamp AS DATE) AS download_day, {_PLUGIN} AS plugin_name,
-                       COUNT(*) AS download_count
+                       download_type AS installer_name, COUNT(*) AS download_count
                 FROM {view}
-                WHERE timestamp >= ? AND timestamp < ? AND {_QUALIFIES}
+                WHERE timestamp >= ? AND timestamp < ? AND {qualifies}
                   AND {_PLUGIN} IN (SELECT name FROM metrics_wanted_plugins)
-                GROUP BY 1, 2
-                ORDER BY 1, 2
+                GROUP BY 1, 2, 3
+                ORDER BY 1, 2, 3
                 """,
-                [NORMALIZE_SQL_PATTERN, *window, NORMALIZE_SQL_PATTERN],
+                [NORMALIZE_SQL_PATTERN, *window, *types, NORMALIZE_SQL_PATTERN],
             )
             found = run_query(
                 con,
@@ -71,8 +78,8 @@ class SnowflakeInstallsSource(InstallsSource):
             {
                 "download_day": [r[0] for r in counted],
                 "plugin_name": [r[1] for r in counted],
-                "installer_name": ["pip"] * len(counted),
-                "download_count": [int(r[2]) for r in counted],
+                "installer_name": [r[2] for r in counted],
+                "download_count": [int(r[3]) for r in counted],
             },
             schema=INSTALL_ROWS_SCHEMA,
         )
@@ -101,6 +108,7 @@ class SnowflakeInstallsSource(InstallsSource):
     def days_with_downloads(self, plugin_names: Sequence[str]) -> set[date]:
         if not plugin_names:
             return set()
+        qualifies, types = self._qualifies()
         with self.snowflake.connect() as con:
             stage_names(con, "metrics_wanted_plugins", sorted(set(plugin_names)))
             found = run_query(
@@ -108,9 +116,9 @@ class SnowflakeInstallsSource(InstallsSource):
                 f"""
                 SELECT DISTINCT CAST(timestamp AS DATE)
                 FROM {self._view()}
-                WHERE timestamp IS NOT NULL AND {_QUALIFIES}
+                WHERE timestamp IS NOT NULL AND {qualifies}
                   AND {_PLUGIN} IN (SELECT name FROM metrics_wanted_plugins)
                 """,
-                [NORMALIZE_SQL_PATTERN],
+                [*types, NORMALIZE_SQL_PATTERN],
             )
         return {row[0] for row in found}

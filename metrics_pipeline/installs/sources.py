@@ -123,14 +123,14 @@ class FileInstallsSource(InstallsSource):
                 {k: params[k] for k in ("files", "start", "end", "installers")}
                 | {"pattern": NORMALIZE_SQL_PATTERN},
             )
-            rows = con.execute(
+            rows = con.sql(
                 """
                 SELECT download_day, plugin_name, installer_name, count(*)::BIGINT AS download_count
                 FROM window_rows
                 WHERE countable AND list_contains($plugins, plugin_name)
                 GROUP BY ALL ORDER BY ALL
                 """,
-                {"plugins": params["plugins"]},
+                params={"plugins": params["plugins"]},
             ).to_arrow_table()
             found = con.execute(
                 """

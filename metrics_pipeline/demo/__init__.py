@@ -1,0 +1,1 @@
+"""Deterministic demo inputs (registry, PyPI download Parquet, commit files) for local runs and tests."""
