@@ -10,7 +10,9 @@ from metrics_pipeline.automation.sensors import (
     daily_metrics_job,
     daily_metrics_schedule,
     late_data_sensor,
+    monthly_rollups_job,
     rollup_automation_sensor,
+    totals_job,
 )
 from metrics_pipeline.commits import assets as commit_assets
 from metrics_pipeline.installs import assets as install_assets
@@ -21,7 +23,7 @@ from metrics_pipeline.resources.selection import build_resources
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([install_assets, commit_assets]),
-        jobs=[daily_metrics_job],
+        jobs=[daily_metrics_job, monthly_rollups_job, totals_job],
         schedules=[daily_metrics_schedule],
         sensors=[late_data_sensor, rollup_automation_sensor],
         resources=build_resources(os.environ),

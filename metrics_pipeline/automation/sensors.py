@@ -11,7 +11,7 @@ from metrics_pipeline.commits.assets import raw_commits
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.installs.assets import daily_installs, raw_installs
 from metrics_pipeline.installs.sources import InstallsSource
-from metrics_pipeline.partitions import DAILY
+from metrics_pipeline.partitions import DAILY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, WarehouseBusyError
 
@@ -23,6 +23,19 @@ daily_metrics_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*INSTALL_DAY_ASSETS, *COMMIT_DAY_ASSETS),
     partitions_def=DAILY,
     description="Land and roll up one or more UTC days; monthly and total rollups follow by automation.",
+)
+
+monthly_rollups_job = dg.define_asset_job(
+    "monthly_rollups_job",
+    selection=dg.AssetSelection.assets("monthly_installs", "monthly_commits"),
+    partitions_def=MONTHLY,
+    description="Recompute monthly rollups for one or more months (automation normally does this).",
+)
+
+totals_job = dg.define_asset_job(
+    "totals_job",
+    selection=dg.AssetSelection.assets("total_installs", "total_commits", "latest_commits"),
+    description="Recompute all-time totals and latest commits from the monthly rollups.",
 )
 
 # At 13:00 UTC the newest daily partition is yesterday's (DAILY has end_offset=0).

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `dagster definitions validate` and `dagster asset materialize --partition-range` on demo data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export METRICS_HOME="$(mktemp -d)"
+export DAGSTER_HOME="$METRICS_HOME/dagster_home"
+mkdir -p "$DAGSTER_HOME" && cp dagster.yaml "$DAGSTER_HOME/"
+trap 'rm -rf "$METRICS_HOME"' EXIT
+. scripts/demo_env.sh
+python3 -m metrics_pipeline.demo.generate --out "$METRICS_HOME/demo" --start 2024-02-20 --end 2024-03-05 --plugins 60 --untracked 20
+dagster definitions validate -w workspace.yaml
+dagster asset materialize -m metrics_pipeline.definitions \
+  --select raw_installs,daily_installs,raw_commits --partition-range 2024-02-26...2024-03-02
+dagster asset materialize -m metrics_pipeline.definitions \
+  --select monthly_installs,monthly_commits --partition-range 2024-02-01...2024-03-01
+dagster asset materialize -m metrics_pipeline.definitions --select total_installs,total_commits,latest_commits
+python3 - <<'PY'
+import duckdb, os
+con = duckdb.connect(os.environ["METRICS_WAREHOUSE_PATH"], read_only=True)
+days = con.execute("SELECT min(download_day), max(download_day), count(DISTINCT download_day) FROM daily_installs").fetchall()[0]
+total, monthly = con.execute("SELECT (SELECT sum(install_count) FROM total_installs), (SELECT sum(install_count) FROM monthly_installs)").fetchall()[0]
+print(f"materialized daily installs {days[0]}..{days[1]} ({days[2]} days); total installs {total}")
+assert str(days[0]) == "2024-02-26" and str(days[1]) == "2024-03-02" and days[2] == 6, days
+assert total == monthly and total > 0, (total, monthly)
+PY
+echo "materialize_demo: ok"

@@ -1,0 +1,55 @@
+"""The code location loads, and its shape (keys, jobs, schedule, sensors, conventions) is pinned."""
+
+import dagster as dg
+import pytest
+
+from metrics_pipeline.definitions import defs
+from metrics_pipeline.resources.selection import build_resources
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL
+
+WAREHOUSE_ASSETS = {
+    "raw_installs", "daily_installs", "monthly_installs", "total_installs",
+    "raw_commits", "monthly_commits", "total_commits", "latest_commits",
+}
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dg.Definitions:
+    return defs()
+
+
+def _assets(definitions):
+    return {key.to_user_string(): spec for key, spec in ((s.key, s) for s in definitions.resolve_all_asset_specs())}
+
+
+def test_asset_keys_jobs_schedules_and_sensors(definitions):
+    assert WAREHOUSE_ASSETS <= set(_assets(definitions))
+    assert {j.name for j in definitions.resolve_all_job_defs()} >= {"daily_metrics_job", "monthly_rollups_job", "totals_job"}
+    assert [s.name for s in definitions.schedules] == ["daily_metrics_schedule"]
+    assert {s.name for s in definitions.sensors} >= {"late_data_sensor", "rollup_automation_sensor"}
+
+
+def test_every_asset_carries_kinds_group_owners_description_and_schema(definitions):
+    for name, spec in _assets(definitions).items():
+        assert spec.kinds, name
+        assert spec.group_name and spec.group_name != "default", name
+        assert spec.owners, name
+        assert spec.description, name
+        if name in WAREHOUSE_ASSETS:
+            assert "dagster/column_schema" in spec.metadata, name
+
+
+def test_warehouse_assets_share_one_pool_and_days_backfill_in_one_run(definitions):
+    graph = definitions.resolve_asset_graph()
+    for name in WAREHOUSE_ASSETS:
+        node = graph.get(dg.AssetKey(name))
+        assert node.pools == {WAREHOUSE_POOL}, name
+        if node.partitions_def is not None:
+            assert node.backfill_policy == dg.BackfillPolicy.single_run(), name
+
+
+def test_an_unknown_source_kind_names_the_setting():
+    with pytest.raises(ValueError, match="METRICS_INSTALLS_SOURCE='bigquery' is not one of"):
+        build_resources({"METRICS_INSTALLS_SOURCE": "bigquery"})
+    with pytest.raises(ValueError, match="METRICS_INSTALLERS"):
+        build_resources({"METRICS_INSTALLERS": " , "})

@@ -1,0 +1,112 @@
+"""The whole graph on generated demo data equals an independent pure-Python recount of the files."""
+
+import csv
+import re
+from collections import Counter
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from metrics_pipeline.commits.assets import latest_commits, monthly_commits, raw_commits, total_commits
+from metrics_pipeline.demo.generate import generate
+from metrics_pipeline.installs.assets import daily_installs, monthly_installs, raw_installs, total_installs
+from metrics_pipeline_tests.scenario import Scenario
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _registry(path: Path) -> tuple[set[str], dict[str, list[tuple[str, str]]]]:
+    names, by_repo = set(), {}
+    for row in csv.DictReader(path.open()):
+        name = _norm(row["name"].strip())
+        names.add(name)
+        url = row["code_repository"].strip()
+        if url.lower().startswith("https://github.com/"):
+            repo = url[len("https://github.com/"):].rstrip("/").removesuffix(".git")
+            by_repo.setdefault(repo.lower(), []).append((name, repo))
+    return names, by_repo
+
+
+def _expected_installs(root: Path, names: set[str]) -> Counter:
+    daily = Counter()
+    for path in sorted((root / "downloads").rglob("*.parquet")):
+        for row in pq.read_table(path, columns=["timestamp", "file", "details"]).to_pylist():
+            details = row["details"]
+            installer = (details["installer"] or {}).get("name")
+            plugin = _norm(row["file"]["project"])
+            if installer == "pip" and details["ci"] is not True and plugin in names:
+                daily[(row["timestamp"].astimezone(timezone.utc).date(), plugin)] += 1
+    return daily
+
+
+def _expected_commits(root: Path, by_repo) -> dict:
+    seen = {}
+    tables = [pq.read_table(p) for p in sorted((root / "commits").glob("*.parquet"))]
+    rows = [r for t in tables for r in t.to_pylist()]
+    for table in (pacsv.read_csv(p) for p in (root / "commits").glob("*.csv")):
+        rows += table.to_pylist()
+    for row in rows:
+        when = row["commit_author_date"]
+        when = datetime.fromisoformat(when.replace("Z", "+00:00")) if isinstance(when, str) else when
+        for plugin, repo in by_repo.get(row["repo"].lower(), []):
+            seen.setdefault((plugin, repo, row["sha"]), when.astimezone(timezone.utc).replace(tzinfo=None))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    scenario = Scenario(tmp_path_factory.mktemp("demo"))
+    root = scenario.root / "demo"
+    generate(root, date(2023, 12, 20), date(2024, 1, 8), plugins=40, untracked=15)
+    scenario.downloads.directory = root / "downloads"
+    scenario.commits.directory = root / "commits"
+    scenario.registry_path = root / "registry.csv"
+    assert scenario.materialize([raw_installs, daily_installs, raw_commits], "2023-12-20", "2024-01-08").success
+    assert scenario.materialize([monthly_installs, monthly_commits], "2023-12-01", "2024-01-01").success
+    assert scenario.materialize([total_installs, total_commits, latest_commits]).success
+    return scenario, root
+
+
+def test_installs_equal_an_independent_recount(demo):
+    scenario, root = demo
+    names, _ = _registry(root / "registry.csv")
+    daily = _expected_installs(root, names)
+    assert scenario.query("SELECT download_day, plugin_name, install_count FROM daily_installs ORDER BY ALL") == sorted(
+        (d, p, n) for (d, p), n in daily.items()
+    )
+    monthly, total = Counter(), Counter()
+    for (d, p), n in daily.items():
+        monthly[(d.replace(day=1), p)] += n
+        total[p] += n
+    assert scenario.query("SELECT month_start, plugin_name, install_count FROM monthly_installs ORDER BY ALL") == sorted(
+        (m, p, n) for (m, p), n in monthly.items()
+    )
+    assert scenario.query("SELECT plugin_name, install_count FROM total_installs ORDER BY ALL") == sorted(total.items())
+    assert len(total) > 20
+
+
+def test_commits_equal_an_independent_recount(demo):
+    scenario, root = demo
+    _, by_repo = _registry(root / "registry.csv")
+    commits = _expected_commits(root, by_repo)
+    monthly, latest = Counter(), {}
+    for (plugin, repo, _), when in commits.items():
+        monthly[(date(when.year, when.month, 1), plugin, repo)] += 1
+        latest[(plugin, repo)] = max(latest.get((plugin, repo), when), when)
+    assert scenario.query("SELECT month_start, plugin_name, repo, commit_count FROM monthly_commits ORDER BY ALL") == sorted(
+        (m, p, r, n) for (m, p, r), n in monthly.items()
+    )
+    totals = Counter()
+    for (_, p, r), n in monthly.items():
+        totals[(p, r)] += n
+    assert scenario.query("SELECT plugin_name, repo, commit_count FROM total_commits ORDER BY ALL") == sorted(
+        (p, r, n) for (p, r), n in totals.items()
+    )
+    assert scenario.query("SELECT plugin_name, repo, latest_commit_at FROM latest_commits ORDER BY ALL") == sorted(
+        (p, r, t) for (p, r), t in latest.items()
+    )
