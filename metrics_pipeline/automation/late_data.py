@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.fingerprints import recorded_fingerprints
@@ -58,7 +59,9 @@ def find_late_days(
     install_registry_days = installs_source.days_with_downloads(sorted(added_names))
     commit_registry_days = commits_source.days_with_commits(sorted({r.split("\t")[1] for r in added_repos}))
 
-    with warehouse.connect(lock_wait_seconds=lock_wait_seconds) as con:
+    if not Path(warehouse.path).exists():  # nothing materialized yet, so nothing can be late
+        return LateDays(set(), set(), _cursor(install_arrivals, commit_arrivals, names, repos))
+    with warehouse.connect(read_only=True, lock_wait_seconds=lock_wait_seconds) as con:
         if dropped_names:
             install_registry_days |= {
                 row[0]
@@ -82,18 +85,22 @@ def find_late_days(
             con, "commits", set(commit_arrivals.newest_by_day) | commit_registry_days
         )
 
-    new_cursor = json.dumps(
+    new_cursor = _cursor(install_arrivals, commit_arrivals, names, repos)
+    return LateDays(
+        _stale(install_arrivals, install_registry_days, installs_recorded),
+        _stale(commit_arrivals, commit_registry_days, commits_recorded),
+        new_cursor,
+    )
+
+
+def _cursor(install_arrivals: Arrivals, commit_arrivals: Arrivals, names: set[str], repos: set[str]) -> str:
+    return json.dumps(
         {
             "installs": install_arrivals.cursor,
             "commits": commit_arrivals.cursor,
             "plugins": sorted(names),
             "repos": sorted(repos),
         }
-    )
-    return LateDays(
-        _stale(install_arrivals, install_registry_days, installs_recorded),
-        _stale(commit_arrivals, commit_registry_days, commits_recorded),
-        new_cursor,
     )
 
 

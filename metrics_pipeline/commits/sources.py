@@ -10,16 +10,16 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from metrics_pipeline.sources import (
-    Arrivals,
-    SourceBatch,
+from metrics_pipeline.file_sources import (
+    DayRanges,
+    FileCatalog,
     SourceFile,
-    fingerprints_for_window,
     list_source_files,
     mtime_cursor,
     new_mtime_cursor,
     scratch_connection,
 )
+from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
 
 # Columns of SourceBatch.rows for commits: source rows whose repo matches a requested repo
 # case-insensitively, `repo` as the source spells it (the warehouse maps it to the registry's).
@@ -92,8 +92,17 @@ class FileCommitsSource(CommitsSource):
             """
         )
 
+    def _day_ranges(self, files: list[SourceFile]) -> DayRanges:
+        with scratch_connection(files) as con:
+            self._load(con, files)
+            rows = con.execute(
+                "SELECT filename, min(CAST(commit_author_date AS DATE)), max(CAST(commit_author_date AS DATE)) "
+                "FROM commit_rows WHERE commit_author_date IS NOT NULL GROUP BY filename"
+            ).fetchall()
+        return {path: (first, last) for path, first, last in rows}
+
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
-        files = self._files()
+        files = FileCatalog("commits", self.directory).overlapping(self._files(), start, end, self._day_ranges)
         if not files:
             return SourceBatch(COMMIT_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
         window = {

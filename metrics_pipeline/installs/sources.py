@@ -10,15 +10,16 @@ import dagster as dg
 import pyarrow as pa
 
 from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN
-from metrics_pipeline.sources import (
-    Arrivals,
-    SourceBatch,
-    fingerprints_for_window,
+from metrics_pipeline.file_sources import (
+    DayRanges,
+    FileCatalog,
+    SourceFile,
     list_source_files,
     mtime_cursor,
     new_mtime_cursor,
     scratch_connection,
 )
+from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
 
 # Columns of SourceBatch.rows for installs; one row per group of qualifying downloads.
 INSTALL_ROWS_SCHEMA = pa.schema(
@@ -97,8 +98,18 @@ class FileInstallsSource(InstallsSource):
         AND list_contains($plugins, regexp_replace(lower(file.project), '{NORMALIZE_SQL_PATTERN}', '-', 'g'))
     """
 
+    def _day_ranges(self, files: list[SourceFile]) -> DayRanges:
+        with scratch_connection(files) as con:
+            rows = con.execute(
+                "SELECT filename, min(CAST(timestamp AS DATE)), max(CAST(timestamp AS DATE)) "
+                "FROM read_parquet($files, filename = true, union_by_name = true) "
+                "WHERE timestamp IS NOT NULL GROUP BY filename",
+                {"files": [f.path for f in files]},
+            ).fetchall()
+        return {path: (first, last) for path, first, last in rows}
+
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
-        files = self._files()
+        files = FileCatalog("downloads", self.directory).overlapping(self._files(), start, end, self._day_ranges)
         if not files:
             return SourceBatch(INSTALL_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
         with scratch_connection(files) as con:
