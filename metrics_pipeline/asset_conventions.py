@@ -6,6 +6,8 @@ from datetime import date
 
 import dagster as dg
 
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL
+
 OWNERS = ["team:metrics"]
 
 # Monthly and total rollups follow their inputs: whenever any upstream partition changes
@@ -20,6 +22,29 @@ ROLLUP_AUTOMATION = (
 
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def warehouse_asset(
+    *,
+    group_name: str,
+    columns: list[tuple[str, str, str]],
+    partitions_def: dg.PartitionsDefinition | None = None,
+    deps=None,
+    automation_condition: dg.AutomationCondition | None = None,
+):
+    """`dg.asset` for a table in the DuckDB warehouse: shared pool, kinds, owners, column schema;
+    partitioned ones backfill a whole range in one run."""
+    return dg.asset(
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
+        deps=deps,
+        automation_condition=automation_condition,
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        group_name=group_name,
+        owners=OWNERS,
+        metadata={"dagster/column_schema": column_schema(*columns)},
+    )
 
 
 def column_schema(*columns: tuple[str, str, str]) -> dg.TableSchema:

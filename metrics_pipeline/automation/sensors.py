@@ -1,6 +1,5 @@
 """The schedule, the late-data sensor and the rollup automation sensor."""
 
-
 import hashlib
 
 import dagster as dg

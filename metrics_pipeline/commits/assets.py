@@ -1,21 +1,14 @@
 """Commits: raw landing per UTC author day, then monthly, total and latest rollups, all in SQL."""
 
-
 import dagster as dg
 import pyarrow as pa
 
-from metrics_pipeline.asset_conventions import (
-    OWNERS,
-    ROLLUP_AUTOMATION,
-    column_schema,
-    window_dates,
-    window_metadata,
-)
+from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.fingerprints import record_fingerprints
 from metrics_pipeline.partitions import DAILY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_table, replace_window, transaction
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
 
 GROUP = "commits"
 FINGERPRINT_SOURCE = "commits"
@@ -32,25 +25,19 @@ QUALIFY row_number() OVER (
 """
 
 
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
+@warehouse_asset(
     group_name=GROUP,
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("commit_day", "date", "UTC day of commit_author_date"),
-            ("plugin_name", "varchar", "normalized plugin whose repo this is"),
-            ("repo", "varchar", "owner/name as the registry spells it"),
-            ("sha", "varchar", "commit id, unique per plugin and repo"),
-            ("author_id", "varchar", ""),
-            ("commit_author_date", "timestamp", "UTC"),
-            ("commit_message", "varchar", ""),
-            ("ingestion_time", "timestamp", "when the source received the row (UTC)"),
-        )
-    },
+    partitions_def=DAILY,
+    columns=[
+        ("commit_day", "date", "UTC day of commit_author_date"),
+        ("plugin_name", "varchar", "normalized plugin whose repo this is"),
+        ("repo", "varchar", "owner/name as the registry spells it"),
+        ("sha", "varchar", "commit id, unique per plugin and repo"),
+        ("author_id", "varchar", ""),
+        ("commit_author_date", "timestamp", "UTC"),
+        ("commit_message", "varchar", ""),
+        ("ingestion_time", "timestamp", "when the source received the row (UTC)"),
+    ],
 )
 def raw_commits(
     context: dg.AssetExecutionContext,
@@ -86,24 +73,18 @@ def raw_commits(
     )
 
 
-@dg.asset(
+@warehouse_asset(
+    group_name=GROUP,
     partitions_def=MONTHLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[raw_commits],
     automation_condition=ROLLUP_AUTOMATION,
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-    group_name=GROUP,
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("month_start", "date", "first day of the UTC calendar month"),
-            ("plugin_name", "varchar", "normalized plugin"),
-            ("repo", "varchar", "registry spelling"),
-            ("commit_count", "bigint", "distinct commits authored that month (> 0)"),
-            ("latest_commit_at", "timestamp", "newest author date in the month (UTC)"),
-        )
-    },
+    columns=[
+        ("month_start", "date", "first day of the UTC calendar month"),
+        ("plugin_name", "varchar", "normalized plugin"),
+        ("repo", "varchar", "registry spelling"),
+        ("commit_count", "bigint", "distinct commits authored that month (> 0)"),
+        ("latest_commit_at", "timestamp", "newest author date in the month (UTC)"),
+    ],
 )
 def monthly_commits(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """MONTH commits per plugin repo, from the month's landed commits only."""
@@ -123,20 +104,15 @@ def monthly_commits(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
     return dg.MaterializeResult(metadata=window_metadata(start, end, rows))
 
 
-@dg.asset(
+@warehouse_asset(
+    group_name=GROUP,
     deps=[monthly_commits],
     automation_condition=ROLLUP_AUTOMATION,
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-    group_name=GROUP,
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("plugin_name", "varchar", "normalized plugin"),
-            ("repo", "varchar", "registry spelling"),
-            ("commit_count", "bigint", "all-time commits"),
-        )
-    },
+    columns=[
+        ("plugin_name", "varchar", "normalized plugin"),
+        ("repo", "varchar", "registry spelling"),
+        ("commit_count", "bigint", "all-time commits"),
+    ],
 )
 def total_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """TOTAL commits per plugin repo, summed from the monthly rollup."""
@@ -148,20 +124,15 @@ def total_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 
-@dg.asset(
+@warehouse_asset(
+    group_name=GROUP,
     deps=[monthly_commits],
     automation_condition=ROLLUP_AUTOMATION,
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-    group_name=GROUP,
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("plugin_name", "varchar", "normalized plugin"),
-            ("repo", "varchar", "registry spelling"),
-            ("latest_commit_at", "timestamp", "newest author date (UTC)"),
-        )
-    },
+    columns=[
+        ("plugin_name", "varchar", "normalized plugin"),
+        ("repo", "varchar", "registry spelling"),
+        ("latest_commit_at", "timestamp", "newest author date (UTC)"),
+    ],
 )
 def latest_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """LATEST commit time per plugin repo, from the monthly rollup's per-month maxima."""

@@ -1,40 +1,27 @@
 """Installs: raw landing per UTC day, then daily, monthly and total rollups, all in SQL."""
 
-
 import dagster as dg
 
-from metrics_pipeline.asset_conventions import (
-    OWNERS,
-    ROLLUP_AUTOMATION,
-    column_schema,
-    window_dates,
-    window_metadata,
-)
+from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
 from metrics_pipeline.fingerprints import record_fingerprints
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.partitions import DAILY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, replace_table, replace_window, transaction
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
 
 GROUP = "installs"
 FINGERPRINT_SOURCE = "installs"
 
 
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
+@warehouse_asset(
     group_name=GROUP,
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("download_day", "date", "UTC day of the download"),
-            ("plugin_name", "varchar", "PEP 503-normalized registry plugin"),
-            ("installer_name", "varchar", "installer counted (default: pip)"),
-            ("download_count", "bigint", "qualifying download rows"),
-        )
-    },
+    partitions_def=DAILY,
+    columns=[
+        ("download_day", "date", "UTC day of the download"),
+        ("plugin_name", "varchar", "PEP 503-normalized registry plugin"),
+        ("installer_name", "varchar", "installer counted (default: pip)"),
+        ("download_count", "bigint", "qualifying download rows"),
+    ],
 )
 def raw_installs(
     context: dg.AssetExecutionContext,
@@ -65,21 +52,15 @@ def raw_installs(
     )
 
 
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[raw_installs],
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
+@warehouse_asset(
     group_name=GROUP,
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("download_day", "date", "UTC day"),
-            ("plugin_name", "varchar", "normalized plugin"),
-            ("install_count", "bigint", "installs that day (> 0)"),
-        )
-    },
+    partitions_def=DAILY,
+    deps=[raw_installs],
+    columns=[
+        ("download_day", "date", "UTC day"),
+        ("plugin_name", "varchar", "normalized plugin"),
+        ("install_count", "bigint", "installs that day (> 0)"),
+    ],
 )
 def daily_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """DAY installs per plugin: the unit every larger period is summed from."""
@@ -103,22 +84,16 @@ def daily_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
     return dg.MaterializeResult(metadata=window_metadata(start, end, rows) | {"installs": int(installs)})
 
 
-@dg.asset(
+@warehouse_asset(
+    group_name=GROUP,
     partitions_def=MONTHLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[daily_installs],
     automation_condition=ROLLUP_AUTOMATION,
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-    group_name=GROUP,
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("month_start", "date", "first day of the UTC calendar month"),
-            ("plugin_name", "varchar", "normalized plugin"),
-            ("install_count", "bigint", "installs that month (> 0)"),
-        )
-    },
+    columns=[
+        ("month_start", "date", "first day of the UTC calendar month"),
+        ("plugin_name", "varchar", "normalized plugin"),
+        ("install_count", "bigint", "installs that month (> 0)"),
+    ],
 )
 def monthly_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """MONTH installs per plugin, summed from the month's daily rollup (never from raw rows)."""
@@ -137,19 +112,14 @@ def monthly_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehou
     return dg.MaterializeResult(metadata=window_metadata(start, end, rows))
 
 
-@dg.asset(
+@warehouse_asset(
+    group_name=GROUP,
     deps=[monthly_installs],
     automation_condition=ROLLUP_AUTOMATION,
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-    group_name=GROUP,
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("plugin_name", "varchar", "normalized plugin"),
-            ("install_count", "bigint", "all-time installs (> 0)"),
-        )
-    },
+    columns=[
+        ("plugin_name", "varchar", "normalized plugin"),
+        ("install_count", "bigint", "all-time installs (> 0)"),
+    ],
 )
 def total_installs(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """TOTAL installs per plugin, summed from the monthly rollup."""
