@@ -64,40 +64,6 @@ class FileInstallsSource(InstallsSource):
     def _files(self):
         return list_source_files(self.directory, self._SUFFIXES, self._SETTING)
 
-    def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
-        """Qualifying downloads with UTC day in [start, end) for these (normalized) plugins,
-        grouped as INSTALL_ROWS_SCHEMA, plus a fingerprint of every day in the window."""
-
-    @abstractmethod
-    def arrivals_since(self, cursor: str | None) -> Arrivals:
-        """Days that rows arriving after `cursor` belong to, looking only at those rows."""
-
-    @abstractmethod
-    def days_with_downloads(self, plugin_names: Sequence[str]) -> set[date]:
-        """Every day with a qualifying download of these plugins (used when the registry adds them)."""
-
-
-class FileInstallsSource(InstallsSource):
-    """Parquet files in the BigQuery `pypi.file_downloads` schema, anywhere below `directory`.
-
-    A file's arrival time is its modification time; DuckDB prunes row groups on `timestamp`.
-    """
-
-    directory: str
-    installers: list[str] = ["pip"]
-
-    _SUFFIXES = (".parquet",)
-    _SETTING = "METRICS_DOWNLOADS_DIR"
-
-    def _files(self):
-        return list_source_files(self.directory, self._SUFFIXES, self._SETTING)
-
-    _QUALIFIES = f"""
-        details.installer.name IN (SELECT unnest($installers))
-        AND details.ci IS NOT TRUE
-        AND list_contains($plugins, regexp_replace(lower(file.project), '{NORMALIZE_SQL_PATTERN}', '-', 'g'))
-    """
-
     def _day_ranges(self, files: list[SourceFile]) -> DayRanges:
         with scratch_connection(files) as con:
             rows = con.execute(
@@ -108,31 +74,29 @@ class FileInstallsSource(InstallsSource):
             ).fetchall()
         return {path: (first, last) for path, first, last in rows}
 
+    # Every dated download row of the files, with the counting rules applied as columns.
+    _DOWNLOAD_ROWS = """
+        SELECT CAST(timestamp AS DATE) AS download_day, filename,
+               regexp_replace(lower(file.project), $pattern, '-', 'g') AS plugin_name,
+               details.installer.name AS installer_name,
+               coalesce(list_contains($installers, details.installer.name), false)
+                 AND details.ci IS NOT TRUE AS countable
+        FROM read_parquet($files, filename = true, union_by_name = true)
+        WHERE timestamp IS NOT NULL
+    """
+
+    def _params(self, files: list[SourceFile]) -> dict:
+        return {"files": [f.path for f in files], "installers": list(self.installers), "pattern": NORMALIZE_SQL_PATTERN}
+
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
         files = FileCatalog("downloads", self.directory).overlapping(self._files(), start, end, self._day_ranges)
         if not files:
             return SourceBatch(INSTALL_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
         with scratch_connection(files) as con:
-            params = {
-                "files": [f.path for f in files],
-                "start": datetime.combine(start, datetime.min.time()),
-                "end": datetime.combine(end, datetime.min.time()),
-                "installers": list(self.installers),
-                "plugins": list(plugin_names),
-            }
             con.execute(
-                """
-                CREATE TEMP TABLE window_rows AS
-                SELECT CAST(timestamp AS DATE) AS download_day, filename,
-                       regexp_replace(lower(file.project), $pattern, '-', 'g') AS plugin_name,
-                       details.installer.name AS installer_name,
-                       details.installer.name IN (SELECT unnest($installers))
-                         AND details.ci IS NOT TRUE AS countable
-                FROM read_parquet($files, filename = true, union_by_name = true)
-                WHERE timestamp >= $start AND timestamp < $end
-                """,
-                {k: params[k] for k in ("files", "start", "end", "installers")}
-                | {"pattern": NORMALIZE_SQL_PATTERN},
+                f"CREATE TEMP TABLE window_rows AS {self._DOWNLOAD_ROWS} AND timestamp >= $start AND timestamp < $end",
+                self._params(files)
+                | {"start": datetime.combine(start, datetime.min.time()), "end": datetime.combine(end, datetime.min.time())},
             )
             rows = con.sql(
                 """
@@ -141,7 +105,7 @@ class FileInstallsSource(InstallsSource):
                 WHERE countable AND list_contains($plugins, plugin_name)
                 GROUP BY ALL ORDER BY ALL
                 """,
-                params={"plugins": params["plugins"]},
+                params={"plugins": list(plugin_names)},
             ).to_arrow_table()
             found = con.execute(
                 """
@@ -182,19 +146,8 @@ class FileInstallsSource(InstallsSource):
             return set()
         with scratch_connection(files) as con:
             found = con.execute(
-                """
-                SELECT DISTINCT CAST(timestamp AS DATE)
-                FROM read_parquet($files, union_by_name = true)
-                WHERE timestamp IS NOT NULL
-                  AND details.installer.name IN (SELECT unnest($installers))
-                  AND details.ci IS NOT TRUE
-                  AND list_contains($plugins, regexp_replace(lower(file.project), $pattern, '-', 'g'))
-                """,
-                {
-                    "files": [f.path for f in files],
-                    "installers": list(self.installers),
-                    "plugins": list(plugin_names),
-                    "pattern": NORMALIZE_SQL_PATTERN,
-                },
+                f"SELECT DISTINCT download_day FROM ({self._DOWNLOAD_ROWS}) "
+                "WHERE countable AND list_contains($plugins, plugin_name)",
+                self._params(files) | {"plugins": list(plugin_names)},
             ).fetchall()
         return {row[0] for row in found}
