@@ -1,13 +1,18 @@
-"""Shared fixtures: a scenario per test on the embedded default (files + DuckDB)."""
+"""Shared fixtures: a scenario per test, run on every source kind (installs, commits)."""
 
 import pytest
 
 from metrics_pipeline_tests.scenario import Scenario
 
 
-@pytest.fixture
-def scenario(tmp_path) -> Scenario:
-    return Scenario(tmp_path)
+SOURCE_KINDS = [("files", "files"), ("snowflake", "snowflake"), ("files", "github")]
+
+
+@pytest.fixture(params=SOURCE_KINDS, ids=lambda kinds: "installs-{}+commits-{}".format(*kinds))
+def scenario(request, tmp_path) -> Scenario:
+    """The same hand-made rows through each source implementation: the counting rules must hold on all."""
+    installs_kind, commits_kind = request.param
+    return Scenario(tmp_path, installs_kind=installs_kind, commits_kind=commits_kind)
 
 
 @pytest.fixture(autouse=True, scope="session")

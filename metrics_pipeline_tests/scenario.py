@@ -22,6 +22,7 @@ from metrics_pipeline.commits.sources import FileCommitsSource
 from metrics_pipeline.installs.sources import FileInstallsSource
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
+from metrics_pipeline_tests.sources import scenario_writers as production_writers
 
 UTC = timezone.utc
 
@@ -145,8 +146,8 @@ class FileCommitsWriter:
         return FileCommitsSource(directory=str(self.directory))
 
 
-DOWNLOAD_WRITERS = {"files": FileDownloadsWriter}
-COMMIT_WRITERS = {"files": FileCommitsWriter}
+DOWNLOAD_WRITERS = {"files": FileDownloadsWriter, **production_writers.DOWNLOAD_WRITERS}
+COMMIT_WRITERS = {"files": FileCommitsWriter, **production_writers.COMMIT_WRITERS}
 
 
 @dataclass

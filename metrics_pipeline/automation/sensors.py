@@ -19,7 +19,8 @@ COMMIT_DAY_ASSETS = [raw_commits.key]
 
 daily_metrics_job = dg.define_asset_job(
     "daily_metrics_job",
-    selection=dg.AssetSelection.assets(*INSTALL_DAY_ASSETS, *COMMIT_DAY_ASSETS),
+    # upstream(depth=1) adds a landing asset (e.g. github_commits) where the source has one
+    selection=dg.AssetSelection.assets(*INSTALL_DAY_ASSETS, *COMMIT_DAY_ASSETS).upstream(depth=1),
     partitions_def=DAILY,
     description="Land and roll up one or more UTC days; monthly and total rollups follow by automation.",
 )

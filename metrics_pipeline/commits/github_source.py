@@ -1,0 +1,165 @@
+"""Commits straight from the GitHub API: the PyGithub client resource, and the commits source that
+reads what the `github_commits` landing asset appended to the warehouse."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import dagster as dg
+from github import Auth, Github, GithubRetry
+
+from metrics_pipeline.commits.sources import COMMIT_COLUMNS, COMMIT_ROWS_SCHEMA, CommitsSource
+from metrics_pipeline.resources.secrets import ParameterStoreSecrets, parameter_store_from, resolve_credential
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse
+from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
+
+TOKEN_SETTING = "METRICS_GITHUB_TOKEN"
+BASE_URL_SETTING = "METRICS_GITHUB_BASE_URL"
+LANDING_TABLE = "github_commits_landing"
+FETCHED_REPOS_TABLE = "github_fetched_repos"
+
+# Commits as fetched (COMMIT_ROWS_SCHEMA plus repo_url); `repo` keeps the registry's spelling.
+LANDING_SQL = f"""
+CREATE TABLE IF NOT EXISTS {LANDING_TABLE} (
+    repo               VARCHAR   NOT NULL,
+    sha                VARCHAR   NOT NULL,
+    author_id          VARCHAR,
+    commit_author_date TIMESTAMP NOT NULL,  -- UTC
+    commit_message     VARCHAR,
+    ingestion_time     TIMESTAMP NOT NULL,  -- UTC, when this run first landed the commit
+    repo_url           VARCHAR
+);
+-- Repos whose full history has been fetched once; later runs fetch only their window.
+CREATE TABLE IF NOT EXISTS {FETCHED_REPOS_TABLE} (
+    repo_key        VARCHAR PRIMARY KEY,   -- lower(owner/name)
+    full_history_at TIMESTAMP NOT NULL
+);
+"""
+
+
+class RateLimitWaitTooLong(RuntimeError):
+    """GitHub asked for a wait longer than the configured bound."""
+
+
+class BoundedGithubRetry(GithubRetry):
+    """PyGithub's retry (primary reset, secondary Retry-After, 5xx backoff) with every wait capped."""
+
+    def get_retry_after(self, response) -> float | None:
+        seconds = super().get_retry_after(response)
+        if seconds is not None and self.max_rate_limit_wait is not None and seconds > self.max_rate_limit_wait:
+            raise RateLimitWaitTooLong(
+                f"GitHub asked to wait {seconds:.0f}s (Retry-After), over the {self.max_rate_limit_wait:.0f}s bound"
+            )
+        return seconds
+
+
+class GitHubApi(dg.ConfigurableResource):
+    """A PyGithub client for api.github.com or a compatible base URL; all waits are bounded."""
+
+    token: str = ""
+    base_url: str = "https://api.github.com"
+    per_page: int = 100
+    timeout_seconds: int = 30
+    max_retries: int = 6  # per request, across rate limits and 5xx
+    backoff_factor: float = 1.0  # 5xx: 1s, 2s, 4s ... capped by backoff_max_seconds
+    backoff_max_seconds: float = 60.0
+    max_rate_limit_wait_seconds: float = 900.0  # longest single primary/secondary wait
+    secondary_rate_wait_seconds: float = 60.0  # secondary limit without Retry-After
+    seconds_between_requests: float = 0.25
+    secrets: ParameterStoreSecrets | None = None
+
+    def client(self) -> tuple[Github, list[str]]:
+        """A client plus the secret values it holds, so callers can scrub them from what they report."""
+        token = resolve_credential(TOKEN_SETTING, self.token, self.secrets)
+        retry = BoundedGithubRetry(
+            total=self.max_retries,
+            backoff_factor=self.backoff_factor,
+            backoff_max=self.backoff_max_seconds,
+            status_forcelist=[429, *range(500, 600)],
+            secondary_rate_wait=self.secondary_rate_wait_seconds,
+            max_rate_limit_wait=self.max_rate_limit_wait_seconds,
+        )
+        client = Github(
+            base_url=self.base_url.rstrip("/"),
+            auth=Auth.Token(token),
+            retry=retry,
+            per_page=self.per_page,
+            timeout=self.timeout_seconds,
+            seconds_between_requests=self.seconds_between_requests or None,
+            seconds_between_writes=None,
+        )
+        return client, [token]
+
+
+def github_api_from(env) -> GitHubApi:
+    """The client resource for `env`: METRICS_GITHUB_TOKEN (or SSM) and optional METRICS_GITHUB_BASE_URL."""
+    fields: dict = {}
+    store = parameter_store_from(env)
+    if store is not None:
+        fields["secrets"] = store
+    if env.get(TOKEN_SETTING) or store is None:
+        fields["token"] = dg.EnvVar(TOKEN_SETTING)
+    if env.get(BASE_URL_SETTING):
+        fields["base_url"] = dg.EnvVar(BASE_URL_SETTING)
+    return GitHubApi(**fields)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())
+
+
+class GitHubCommitsSource(CommitsSource):
+    """Commits landed from the GitHub API (`github_commits` asset), read from the warehouse;
+    a commit arrives when it was first landed, whatever its author date."""
+
+    warehouse_path: str  # the warehouse the landing asset appends to (METRICS_WAREHOUSE_PATH)
+
+    @property
+    def warehouse(self) -> DuckDBWarehouse:
+        return DuckDBWarehouse(path=self.warehouse_path)
+
+    def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
+        window = {"start": _midnight(start), "end": _midnight(end)}
+        with self.warehouse.connect() as con:
+            con.execute(LANDING_SQL)
+            in_window = f"FROM {LANDING_TABLE} WHERE commit_author_date >= $start AND commit_author_date < $end"
+            rows = con.sql(
+                f"SELECT {', '.join(COMMIT_COLUMNS)} {in_window} AND list_contains($repos, lower(repo)) ORDER BY repo, sha",
+                params=window | {"repos": [r.lower() for r in repos]},
+            ).to_arrow_table()
+            found = con.execute(
+                f"SELECT CAST(commit_author_date AS DATE), count(*), max(ingestion_time) {in_window} GROUP BY 1", window
+            ).fetchall()
+        return SourceBatch(
+            rows.cast(COMMIT_ROWS_SCHEMA),
+            fingerprints_for_window(start, end, {d: (n, t) for d, n, t in found}),
+        )
+
+    def arrivals_since(self, cursor: str | None) -> Arrivals:
+        value = json.loads(cursor).get("ingested") if cursor else None
+        seen = datetime.fromisoformat(value) if value else datetime.min
+        with self.warehouse.connect() as con:
+            con.execute(LANDING_SQL)
+            newest = dict(
+                con.execute(
+                    f"SELECT CAST(commit_author_date AS DATE), max(ingestion_time) FROM {LANDING_TABLE} "
+                    "WHERE ingestion_time > $seen GROUP BY 1",
+                    {"seen": seen},
+                ).fetchall()
+            )
+        latest = max([seen, *newest.values()])
+        return Arrivals(newest, json.dumps({"ingested": None if latest == datetime.min else latest.isoformat()}))
+
+    def days_with_commits(self, repos: Sequence[str]) -> set[date]:
+        if not repos:
+            return set()
+        with self.warehouse.connect() as con:
+            con.execute(LANDING_SQL)
+            found = con.execute(
+                f"SELECT DISTINCT CAST(commit_author_date AS DATE) FROM {LANDING_TABLE} "
+                "WHERE list_contains($repos, lower(repo))",
+                {"repos": [r.lower() for r in repos]},
+            ).fetchall()
+        return {row[0] for row in found}

@@ -1,0 +1,104 @@
+"""Commit rows for the registry's repos, filtered and windowed inside Snowflake."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from metrics_pipeline.commits.sources import COMMIT_COLUMNS, COMMIT_ROWS_SCHEMA, CommitsSource
+from metrics_pipeline.resources.snowflake import (
+    SnowflakeConnection,
+    checked_identifier,
+    naive_utc,
+    run_query,
+    stage_names,
+)
+from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
+
+COMMITS_TABLE_SETTING = "METRICS_SNOWFLAKE_COMMITS_TABLE"
+
+# The same cleaning the files source applies: blank repo/sha count as missing.
+_CLEAN = """
+    SELECT NULLIF(TRIM(repo), '') AS repo, NULLIF(TRIM(sha), '') AS sha,
+           CAST(author_id AS VARCHAR) AS author_id, commit_author_date, commit_message,
+           ingestion_time, repo_type
+    FROM {table}
+"""
+_WANTED = "LOWER(repo) IN (SELECT name FROM metrics_wanted_repos) AND repo_type = 'plugin'"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())
+
+
+class SnowflakeCommitsSource(CommitsSource):
+    """Rows of a commits table (`repo, sha, author_id, commit_author_date, commit_message,
+    repo_url, ingestion_time, repo_type`) with `repo_type = 'plugin'`; dates are UTC."""
+
+    snowflake: SnowflakeConnection
+    commits_table: str = "GITHUB_COMMITS"
+
+    def _source(self) -> str:
+        table = checked_identifier(self.commits_table, COMMITS_TABLE_SETTING)
+        return f"({_CLEAN.format(table=table)}) AS c"
+
+    def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
+        source, window = self._source(), [_midnight(start), _midnight(end)]
+        in_window = "commit_author_date >= ? AND commit_author_date < ?"
+        with self.snowflake.connect() as con:
+            stage_names(con, "metrics_wanted_repos", sorted({r.lower() for r in repos}))
+            rows = run_query(
+                con,
+                f"SELECT {', '.join(COMMIT_COLUMNS)} FROM {source} "
+                f"WHERE {in_window} AND sha IS NOT NULL AND {_WANTED} ORDER BY repo, sha",
+                window,
+            )
+            missing_sha = run_query(
+                con, f"SELECT COUNT(*) FROM {source} WHERE {in_window} AND sha IS NULL AND {_WANTED}", window
+            )[0][0]
+            found = run_query(
+                con,
+                f"SELECT CAST(commit_author_date AS DATE), COUNT(*), MAX(ingestion_time) "
+                f"FROM {source} WHERE {in_window} GROUP BY 1",
+                window,
+            )
+        columns = list(zip(*rows)) if rows else [[] for _ in COMMIT_COLUMNS]
+        data = {name: list(values) for name, values in zip(COMMIT_COLUMNS, columns)}
+        for name in ("commit_author_date", "ingestion_time"):
+            data[name] = [naive_utc(v) for v in data[name]]
+        quarantined = {"missing sha": int(missing_sha)} if missing_sha else {}
+        return SourceBatch(
+            pa.table(data, schema=COMMIT_ROWS_SCHEMA),
+            fingerprints_for_window(start, end, {d: (int(n), naive_utc(t)) for d, n, t in found}),
+            quarantined,
+        )
+
+    def arrivals_since(self, cursor: str | None) -> Arrivals:
+        value = json.loads(cursor).get("ingested") if cursor else None
+        seen = datetime.fromisoformat(value) if value else None
+        where, params = ("AND ingestion_time > ?", [seen]) if seen else ("", [])
+        with self.snowflake.connect() as con:
+            found = run_query(
+                con,
+                f"SELECT CAST(commit_author_date AS DATE), MAX(ingestion_time) FROM {self._source()} "
+                f"WHERE commit_author_date IS NOT NULL AND ingestion_time IS NOT NULL {where} GROUP BY 1",
+                params,
+            )
+        newest = {day: naive_utc(at) for day, at in found}
+        latest = max([t for t in [seen, *newest.values()] if t is not None], default=None)
+        return Arrivals(newest, json.dumps({"ingested": latest.isoformat() if latest else None}))
+
+    def days_with_commits(self, repos: Sequence[str]) -> set[date]:
+        if not repos:
+            return set()
+        with self.snowflake.connect() as con:
+            stage_names(con, "metrics_wanted_repos", sorted({r.lower() for r in repos}))
+            found = run_query(
+                con,
+                f"SELECT DISTINCT CAST(commit_author_date AS DATE) FROM {self._source()} "
+                f"WHERE commit_author_date IS NOT NULL AND sha IS NOT NULL AND {_WANTED}",
+            )
+        return {row[0] for row in found}
