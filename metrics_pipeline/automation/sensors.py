@@ -38,6 +38,12 @@ totals_job = dg.define_asset_job(
     description="Recompute all-time totals and latest commits from the monthly rollups.",
 )
 
+publish_job = dg.define_asset_job(
+    "publish_job",
+    selection=dg.AssetSelection.groups("sinks"),
+    description="Project the rollups into DynamoDB and Postgres, writing only what changed.",
+)
+
 # At 13:00 UTC the newest daily partition is yesterday's (DAILY has end_offset=0).
 daily_metrics_schedule = dg.build_schedule_from_partitioned_job(
     daily_metrics_job,

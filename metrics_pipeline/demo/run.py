@@ -75,14 +75,21 @@ def main(argv: list[str] | None = None) -> int:
 
     import dagster as dg
 
-    from metrics_pipeline.definitions import defs
+    from metrics_pipeline.sinks.local_servers import local_sink_servers
 
-    definitions = defs()
-    with dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral() as instance:
-        _run_job(definitions, "daily_metrics_job", instance, args.start, args.end)
-        _run_job(definitions, "monthly_rollups_job", instance, args.start[:8] + "01", args.end[:8] + "01")
-        _run_job(definitions, "totals_job", instance)
-    print_summary(os.environ["METRICS_WAREHOUSE_PATH"], date.fromisoformat(args.end))
+    # Sink endpoints must be known before the definitions are built: start local servers first.
+    with local_sink_servers(os.environ) as started:
+        if started:
+            print(f"local sink servers on 127.0.0.1 for {', '.join(started)}")
+        from metrics_pipeline.definitions import defs
+
+        definitions = defs()
+        with dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral() as instance:
+            _run_job(definitions, "daily_metrics_job", instance, args.start, args.end)
+            _run_job(definitions, "monthly_rollups_job", instance, args.start[:8] + "01", args.end[:8] + "01")
+            _run_job(definitions, "totals_job", instance)
+            _run_job(definitions, "publish_job", instance)
+        print_summary(os.environ["METRICS_WAREHOUSE_PATH"], date.fromisoformat(args.end))
     return 0
 
 

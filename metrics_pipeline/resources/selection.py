@@ -15,6 +15,7 @@ from metrics_pipeline.installs.sources import FileInstallsSource, InstallsSource
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.snowflake import snowflake_connection_from
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
+from metrics_pipeline.sinks import sink_resources
 
 INSTALLS_SOURCE_SETTING = "METRICS_INSTALLS_SOURCE"
 COMMITS_SOURCE_SETTING = "METRICS_COMMITS_SOURCE"
@@ -84,7 +85,7 @@ def build_resources(env: Mapping[str, str]) -> dict:
     }
     if _commits_kind(env) == "github":
         resources["github"] = github_api_from(env)
-    return resources
+    return resources | sink_resources(env)
 
 
 def landing_assets(env: Mapping[str, str]) -> list[dg.AssetsDefinition]:

@@ -1,0 +1,61 @@
+"""Postgres: connections from METRICS_POSTGRES_DSN, with errors that name it but never echo it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import psycopg
+from psycopg import conninfo
+from pydantic import Field
+
+DSN_ENV_VAR = "METRICS_POSTGRES_DSN"
+
+
+class PostgresConfigError(RuntimeError):
+    """METRICS_POSTGRES_DSN is unset, malformed or points at a server we cannot use."""
+
+
+def _redact(text: str, dsn: str) -> str:
+    """libpq's messages name host/port/user; drop anything that could be the password."""
+    try:
+        password = conninfo.conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return text.replace(dsn, "<dsn>")
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """A Postgres database reached through a libpq DSN (set METRICS_POSTGRES_DSN)."""
+
+    dsn: str = Field(description=f"libpq DSN or URI; set through {DSN_ENV_VAR}.")
+    connect_timeout_seconds: int = 10
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        """An autocommit=False connection; the caller commits (one transaction per partition)."""
+        connection = self._open()
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def _open(self) -> psycopg.Connection:
+        if not self.dsn or not self.dsn.strip():
+            raise PostgresConfigError(f"{DSN_ENV_VAR} is empty: set it to a libpq DSN or postgresql:// URI")
+        try:
+            conninfo.conninfo_to_dict(self.dsn)
+        except psycopg.Error:
+            raise PostgresConfigError(
+                f"{DSN_ENV_VAR} is not a valid libpq DSN or postgresql:// URI (value not shown)"
+            ) from None
+        try:
+            return psycopg.connect(
+                self.dsn, connect_timeout=self.connect_timeout_seconds, application_name="metrics_pipeline"
+            )
+        except psycopg.Error as error:
+            reason = _redact(str(error).strip(), self.dsn)
+            raise PostgresConfigError(f"cannot connect to Postgres with {DSN_ENV_VAR}: {reason}") from None

@@ -1,0 +1,219 @@
+"""DynamoDB sink: the hub's install-activity and github-activity tables, projected from the rollups.
+
+Each asset computes every desired item with SQL, diffs it against what was last published,
+writes only the difference (puts + deletes) and records it; see `published.py`.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pyarrow as pa
+
+from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION
+from metrics_pipeline.resources.dynamodb import DynamoDBResource
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTIVITY, ensure_tables
+from metrics_pipeline.sinks.published import Changes, plan_changes, record_published
+
+GITHUB_MONTH_WINDOW = 14  # months before the current one that keep MONTH items (15 in all)
+
+INSTALL_ITEMS_SQL = """
+SELECT pk, sk, type, count_n, ts_n, concat_ws('|', type, count_n, coalesce(ts_n, '')) AS item_value
+FROM (
+    SELECT plugin_name AS pk, 'DAY:' || strftime(download_day, '%Y%m%d') AS sk, 'DAY' AS type,
+           install_count::VARCHAR AS count_n, epoch_ms(download_day::TIMESTAMP)::VARCHAR AS ts_n
+    FROM daily_installs
+    UNION ALL
+    SELECT plugin_name, 'MONTH:' || strftime(month_start, '%Y%m'), 'MONTH',
+           install_count::VARCHAR, epoch_ms(month_start::TIMESTAMP)::VARCHAR
+    FROM monthly_installs
+    UNION ALL
+    SELECT plugin_name, 'TOTAL:', 'TOTAL', install_count::VARCHAR, NULL
+    FROM total_installs
+)
+"""
+
+# Parameters: first and last month start of the MONTH window.
+GITHUB_ITEMS_SQL = """
+SELECT pk, sk, type, repo, count_n, ts_n, expiry_n,
+       concat_ws('|', type, repo, coalesce(count_n, ''), coalesce(ts_n, ''), coalesce(expiry_n, '')) AS item_value
+FROM (
+    SELECT plugin_name AS pk, 'LATEST:' || repo AS sk, 'LATEST' AS type, repo,
+           NULL::VARCHAR AS count_n, epoch_ms(latest_commit_at)::VARCHAR AS ts_n, NULL::VARCHAR AS expiry_n
+    FROM latest_commits
+    UNION ALL
+    SELECT plugin_name, 'MONTH:' || strftime(month_start, '%Y%m') || ':' || repo, 'MONTH', repo,
+           commit_count::VARCHAR, epoch_ms(month_start::TIMESTAMP)::VARCHAR,
+           epoch(month_start + INTERVAL 14 MONTH)::BIGINT::VARCHAR
+    FROM monthly_commits
+    WHERE month_start >= ? AND month_start <= ?
+    UNION ALL
+    SELECT plugin_name, 'TOTAL:' || repo, 'TOTAL', repo, commit_count::VARCHAR, NULL, NULL
+    FROM total_commits
+)
+"""
+
+
+def github_month_window(as_of: date) -> tuple[date, date]:
+    """First day of the month 14 months before `as_of`, through the first day of `as_of`'s month."""
+    index = as_of.year * 12 + as_of.month - 1 - GITHUB_MONTH_WINDOW
+    return date(index // 12, index % 12 + 1, 1), as_of.replace(day=1)
+
+
+def _install_items(puts: pa.Table, now_ms: str) -> list[dict]:
+    columns = puts.select(["pk", "sk", "type", "count_n", "ts_n"]).to_pydict()
+    items = []
+    for pk, sk, type_, count, ts in zip(*columns.values(), strict=True):
+        item = {
+            "plugin_name": {"S": pk}, "type_timestamp": {"S": sk}, "type": {"S": type_},
+            "install_count": {"N": count}, "last_updated_timestamp": {"N": now_ms},
+        }
+        if ts is None:
+            item["is_total"] = {"S": "true"}
+        else:
+            item["timestamp"] = {"N": ts}
+        items.append(item)
+    return items
+
+
+def _github_items(puts: pa.Table, now_ms: str) -> list[dict]:
+    columns = puts.select(["pk", "sk", "type", "repo", "count_n", "ts_n", "expiry_n"]).to_pydict()
+    items = []
+    for pk, sk, type_, repo, count, ts, expiry in zip(*columns.values(), strict=True):
+        item = {
+            "plugin_name": {"S": pk}, "type_identifier": {"S": sk}, "type": {"S": type_},
+            "repo": {"S": repo}, "last_updated_timestamp": {"N": now_ms},
+        }
+        if count is not None:
+            item["commit_count"] = {"N": count}
+        if ts is not None:
+            item["timestamp"] = {"N": ts}
+        if expiry is not None:
+            item["expiry"] = {"N": expiry}
+        items.append(item)
+    return items
+
+
+@dataclass(frozen=True)
+class ItemSet:
+    suffix: str
+    range_key: str
+    sql: str
+    build_items: Callable[[pa.Table, str], list[dict]]
+
+    @property
+    def published_name(self) -> str:
+        """This sink's rows in the warehouse's `sink_published` table."""
+        return f"dynamodb:{self.suffix}"
+
+
+INSTALL_SINK = ItemSet(INSTALL_ACTIVITY, "type_timestamp", INSTALL_ITEMS_SQL, _install_items)
+GITHUB_SINK = ItemSet(GITHUB_ACTIVITY, "type_identifier", GITHUB_ITEMS_SQL, _github_items)
+
+
+def _scan_keys(client, table: str, range_key: str) -> pa.Table:
+    """Every key in `table` (a Scan projecting only the keys)."""
+    pks, sks, kwargs = [], [], {
+        "TableName": table, "ProjectionExpression": "#pk, #sk",
+        "ExpressionAttributeNames": {"#pk": "plugin_name", "#sk": range_key},
+    }
+    while True:
+        page = client.scan(**kwargs)
+        for item in page["Items"]:
+            pks.append(item["plugin_name"]["S"])
+            sks.append(item[range_key]["S"])
+        if "LastEvaluatedKey" not in page:
+            return pa.table({"pk": pa.array(pks, pa.string()), "sk": pa.array(sks, pa.string())})
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _publish(
+    sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, params: list,
+    on_batch: Callable[[int], None] | None,
+) -> dict:
+    client = dynamodb.client()
+    table = dynamodb.table_name(sink.suffix)
+    target_id = ensure_tables(dynamodb, client)[table]
+    name = sink.published_name
+    with warehouse.connect() as con:
+        changes: Changes = plan_changes(
+            con, name, target_id, lambda: _scan_keys(client, table, sink.range_key), sink.sql, params
+        )
+    started = time.perf_counter()
+    now_ms = str(int(time.time() * 1000))
+    requests = [{"PutRequest": {"Item": item}} for item in sink.build_items(changes.puts, now_ms)]
+    deletes = changes.deletes.to_pydict()
+    requests += [
+        {"DeleteRequest": {"Key": {"plugin_name": {"S": pk}, sink.range_key: {"S": sk}}}}
+        for pk, sk in zip(deletes["pk"], deletes["sk"], strict=True)
+    ]
+    stats = dynamodb.write_batches(table, requests, client, on_batch)
+    seconds = time.perf_counter() - started
+    with warehouse.connect() as con:
+        record_published(con, name, changes)
+    return {
+        "table": table,
+        "desired_items": changes.desired,
+        "written": changes.puts.num_rows,
+        "deleted": changes.deletes.num_rows,
+        "unchanged": changes.unchanged,
+        "adopted_existing_keys": changes.adopted,
+        "batch_requests": stats.requests,
+        "retried_requests": stats.retries,
+        "write_seconds": round(seconds, 3),
+    }
+
+
+def publish_install_activity(
+    warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, on_batch: Callable[[int], None] | None = None
+) -> dict:
+    """Bring `{stack}-install-activity` to exactly the DAY/MONTH/TOTAL install rollups."""
+    return _publish(INSTALL_SINK, warehouse, dynamodb, [], on_batch)
+
+
+def publish_github_activity(
+    warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, as_of: date | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict:
+    """Bring `{stack}-github-activity` to exactly the LATEST/TOTAL rollups and the 15-month MONTH window."""
+    first, last = github_month_window(as_of or datetime.now(UTC).date())
+    result = _publish(GITHUB_SINK, warehouse, dynamodb, [first, last], on_batch)
+    return {**result, "month_window_start": first.isoformat(), "month_window_end": last.isoformat()}
+
+
+class GithubActivitySinkConfig(dg.Config):
+    """`as_of_date` (YYYY-MM-DD) fixes the MONTH window's run date; empty means today (UTC)."""
+
+    as_of_date: str | None = None
+
+
+@dg.asset(
+    deps=[dg.AssetKey("daily_installs"), dg.AssetKey("monthly_installs"), dg.AssetKey("total_installs")],
+    group_name="sinks",
+    kinds={"dynamodb"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    automation_condition=ROLLUP_AUTOMATION,
+)
+def dynamodb_install_activity(warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.MaterializeResult:
+    """The hub's install-activity table, kept equal to the install rollups."""
+    return dg.MaterializeResult(metadata=publish_install_activity(warehouse, dynamodb))
+
+
+@dg.asset(
+    deps=[dg.AssetKey("monthly_commits"), dg.AssetKey("total_commits"), dg.AssetKey("latest_commits")],
+    group_name="sinks",
+    kinds={"dynamodb"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    automation_condition=ROLLUP_AUTOMATION | dg.AutomationCondition.cron_tick_passed("30 0 1 * *", "UTC"),
+)
+def dynamodb_github_activity(
+    config: GithubActivitySinkConfig, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource
+) -> dg.MaterializeResult:
+    """The hub's github-activity table; also runs monthly so old MONTH items leave the window."""
+    as_of = date.fromisoformat(config.as_of_date) if config.as_of_date else None
+    return dg.MaterializeResult(metadata=publish_github_activity(warehouse, dynamodb, as_of))

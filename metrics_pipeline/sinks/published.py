@@ -1,0 +1,141 @@
+"""What a key-value sink last wrote, kept in the warehouse, so each run writes only the difference.
+
+Protocol (crash-safe): `plan_changes` computes desired-vs-published in one transaction and marks
+every key about to be written as *pending* (value NULL); the caller writes; `record_published`
+stores the written values and forgets deleted keys. A crash after planning leaves pending keys,
+which never equal a desired value, so the next run rewrites (or deletes) them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from metrics_pipeline.resources.warehouse import transaction
+
+PUBLISHED_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS sink_published (
+    sink         VARCHAR NOT NULL,  -- e.g. 'dynamodb:install-activity'
+    pk           VARCHAR NOT NULL,
+    sk           VARCHAR NOT NULL,
+    item_value   VARCHAR,           -- canonical value last written; NULL = write in flight
+    published_at TIMESTAMP,
+    PRIMARY KEY (sink, pk, sk)
+);
+CREATE TABLE IF NOT EXISTS sink_targets (
+    sink      VARCHAR PRIMARY KEY,
+    target_id VARCHAR NOT NULL      -- identity of the table written (endpoint, ARN, creation time)
+);
+"""
+
+
+@dataclass
+class Changes:
+    """The difference between the desired items and what was last published."""
+
+    puts: pa.Table  # desired rows (every column of the desired query) whose value changed
+    deletes: pa.Table  # (pk, sk) published but no longer desired
+    desired: int
+    adopted: int = 0  # keys found in a table we had not published to before
+
+    @property
+    def unchanged(self) -> int:
+        return self.desired - self.puts.num_rows
+
+
+def _adopt_if_target_changed(
+    con: duckdb.DuckDBPyConnection, sink: str, target_id: str, list_keys: Callable[[], pa.Table]
+) -> int:
+    """A table we have not published to (first run, recreated, restored) may hold anything:
+    forget our records and treat every key it holds as pending, so each is rewritten or deleted."""
+    row = con.execute("SELECT target_id FROM sink_targets WHERE sink = ?", [sink]).fetchone()
+    if row is not None and row[0] == target_id:
+        return 0
+    con.execute("DELETE FROM sink_published WHERE sink = ?", [sink])
+    existing = list_keys()
+    con.register("sink_existing", existing)
+    try:
+        con.execute("INSERT INTO sink_published SELECT DISTINCT ?, pk, sk, NULL, NULL FROM sink_existing", [sink])
+    finally:
+        con.unregister("sink_existing")
+    con.execute(
+        "INSERT INTO sink_targets VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET target_id = excluded.target_id",
+        [sink, target_id],
+    )
+    return existing.num_rows
+
+
+def plan_changes(
+    con: duckdb.DuckDBPyConnection, sink: str, target_id: str, list_keys: Callable[[], pa.Table],
+    desired_sql: str, params: Sequence = (),
+) -> Changes:
+    """Diff `desired_sql` (columns pk, sk, item_value, ...attributes) against the published state.
+
+    `list_keys()` returns every (pk, sk) in the target; it runs only when the target is new to us.
+    """
+    con.execute(PUBLISHED_SCHEMA_SQL)
+    with transaction(con):
+        adopted = _adopt_if_target_changed(con, sink, target_id, list_keys)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE sink_desired AS {desired_sql}", list(params))
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE sink_puts AS
+            SELECT d.* FROM sink_desired d
+            LEFT JOIN sink_published p ON p.sink = ? AND p.pk = d.pk AND p.sk = d.sk
+            WHERE p.item_value IS DISTINCT FROM d.item_value
+            """,
+            [sink],
+        )
+        deletes = con.sql(
+            """
+            SELECT p.pk, p.sk FROM sink_published p
+            WHERE p.sink = ? AND NOT EXISTS (SELECT 1 FROM sink_desired d WHERE d.pk = p.pk AND d.sk = p.sk)
+            ORDER BY p.pk, p.sk
+            """,
+            params=[sink],
+        ).to_arrow_table()
+        con.execute(
+            """
+            INSERT INTO sink_published (sink, pk, sk, item_value, published_at)
+            SELECT ?, pk, sk, NULL, NULL FROM sink_puts
+            ON CONFLICT (sink, pk, sk) DO UPDATE SET item_value = NULL, published_at = NULL
+            """,
+            [sink],
+        )
+        puts = con.sql("SELECT * FROM sink_puts ORDER BY pk, sk").to_arrow_table()
+        desired = con.execute("SELECT count(*) FROM sink_desired").fetchall()[0][0]
+        con.execute("DROP TABLE sink_puts")
+        con.execute("DROP TABLE sink_desired")
+    return Changes(puts=puts, deletes=deletes, desired=desired, adopted=adopted)
+
+
+def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes) -> None:
+    """After a successful write: store the written values, forget the deleted keys."""
+    written = changes.puts.select(["pk", "sk", "item_value"])
+    deleted = changes.deletes.select(["pk", "sk"])
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with transaction(con):
+        con.register("sink_written", written)
+        con.register("sink_deleted", deleted)
+        try:
+            con.execute(
+                """
+                INSERT INTO sink_published (sink, pk, sk, item_value, published_at)
+                SELECT ?, pk, sk, item_value, ? FROM sink_written
+                ON CONFLICT (sink, pk, sk) DO UPDATE
+                SET item_value = excluded.item_value, published_at = excluded.published_at
+                """,
+                [sink, now],
+            )
+            con.execute(
+                "DELETE FROM sink_published USING sink_deleted d"
+                " WHERE sink_published.sink = ? AND sink_published.pk = d.pk AND sink_published.sk = d.sk",
+                [sink],
+            )
+        finally:
+            con.unregister("sink_written")
+            con.unregister("sink_deleted")

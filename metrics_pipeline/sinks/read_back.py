@@ -1,0 +1,133 @@
+"""Read-back checks: catch drift made outside the pipeline (edits, deletes, a restored backup).
+
+DynamoDB: a random sample of published keys is fetched with BatchGetItem and compared with
+what we recorded. Postgres: per-granularity row counts and sums must equal the rollups'.
+"""
+
+import time
+
+import dagster as dg
+
+from metrics_pipeline.resources.dynamodb import DynamoDBResource
+from metrics_pipeline.resources.postgres import PostgresResource
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.sinks.dynamodb import (
+    GITHUB_SINK,
+    INSTALL_SINK,
+    ItemSet,
+    dynamodb_github_activity,
+    dynamodb_install_activity,
+)
+from metrics_pipeline.sinks.postgres import (
+    GITHUB_ACTIVITY,
+    INSTALL_ACTIVITY,
+    PostgresTable,
+    postgres_github_activity,
+    postgres_install_activity,
+)
+from metrics_pipeline.sinks.published import PUBLISHED_SCHEMA_SQL
+
+SAMPLE_SIZE = 200
+_VALUE_FIELDS = {
+    INSTALL_SINK.suffix: ("type", "install_count", "timestamp"),
+    GITHUB_SINK.suffix: ("type", "repo", "commit_count", "timestamp", "expiry"),
+}
+
+
+def _canonical(item: dict, suffix: str) -> str:
+    """The same `item_value` string the desired-items SQL builds (missing attributes are '')."""
+    return "|".join(next(iter(item[name].values())) if name in item else "" for name in _VALUE_FIELDS[suffix])
+
+
+def _batch_get(client, table: str, keys: list[dict], attempts: int = 8) -> list[dict]:
+    found = []
+    for start in range(0, len(keys), 100):
+        request = {table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+        for attempt in range(attempts):
+            response = client.batch_get_item(RequestItems=request)
+            found += response["Responses"].get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.05 * 2 ** attempt)
+        if request:
+            raise RuntimeError(f"BatchGetItem on {table} left keys unprocessed after {attempts} attempts")
+    return found
+
+
+def check_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.AssetCheckResult:
+    with warehouse.connect() as con:
+        con.execute(PUBLISHED_SCHEMA_SQL)
+        sample = con.execute(
+            "SELECT pk, sk, item_value FROM sink_published WHERE sink = ? AND item_value IS NOT NULL"
+            " ORDER BY random() LIMIT ?",
+            [sink.published_name, SAMPLE_SIZE],
+        ).fetchall()
+    table = dynamodb.table_name(sink.suffix)
+    keys = [{"plugin_name": {"S": pk}, sink.range_key: {"S": sk}} for pk, sk, _ in sample]
+    found = _batch_get(dynamodb.client(), table, keys) if keys else []
+    items = {(i["plugin_name"]["S"], i[sink.range_key]["S"]): i for i in found}
+    missing = [f"{pk} {sk}" for pk, sk, _ in sample if (pk, sk) not in items]
+    different = [f"{pk} {sk}" for pk, sk, value in sample
+                 if (pk, sk) in items and _canonical(items[(pk, sk)], sink.suffix) != value]
+    return dg.AssetCheckResult(
+        passed=not missing and not different,
+        metadata={"table": table, "sampled": len(sample), "missing": len(missing), "different": len(different),
+                  "examples": ", ".join((missing + different)[:5])},
+    )
+
+
+def check_postgres(table: PostgresTable, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+    names = ", ".join(table.columns)
+    count_column = table.values[0][0]
+    with warehouse.connect() as con:
+        expected = {
+            row[0]: (row[1], row[2]) for row in con.execute(
+                f"SELECT granularity, count(*), coalesce(sum({count_column}), 0) FROM ({table.source_sql}) AS r({names})"
+                " GROUP BY granularity"
+            ).fetchall()
+        }
+    with postgres.connect() as connection:
+        exists = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [table.name]).fetchone()[0]
+        actual = {
+            row[0]: (row[1], row[2]) for row in connection.execute(
+                f"SELECT granularity, count(*), coalesce(sum({count_column}), 0) FROM {table.name} GROUP BY granularity"
+            ).fetchall()
+        } if exists else {}
+    return dg.AssetCheckResult(
+        passed=expected == actual,
+        metadata={"table": table.name, "expected": str(dict(sorted(expected.items()))),
+                  "actual": str(dict(sorted(actual.items())))},
+    )
+
+
+@dg.asset_check(asset=dynamodb_install_activity, pool=WAREHOUSE_POOL)
+def dynamodb_install_activity_read_back(warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.AssetCheckResult:
+    """A sample of install-activity items still holds what was last published."""
+    return check_dynamodb(INSTALL_SINK, warehouse, dynamodb)
+
+
+@dg.asset_check(asset=dynamodb_github_activity, pool=WAREHOUSE_POOL)
+def dynamodb_github_activity_read_back(warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.AssetCheckResult:
+    """A sample of github-activity items still holds what was last published."""
+    return check_dynamodb(GITHUB_SINK, warehouse, dynamodb)
+
+
+@dg.asset_check(asset=postgres_install_activity, pool=WAREHOUSE_POOL)
+def postgres_install_activity_read_back(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+    """install_activity's row counts and sums per granularity equal the rollups'."""
+    return check_postgres(INSTALL_ACTIVITY, warehouse, postgres)
+
+
+@dg.asset_check(asset=postgres_github_activity, pool=WAREHOUSE_POOL)
+def postgres_github_activity_read_back(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+    """github_activity's row counts and sums per granularity equal the rollups'."""
+    return check_postgres(GITHUB_ACTIVITY, warehouse, postgres)
+
+
+SINK_CHECKS = [
+    dynamodb_install_activity_read_back,
+    dynamodb_github_activity_read_back,
+    postgres_install_activity_read_back,
+    postgres_github_activity_read_back,
+]
