@@ -19,7 +19,7 @@ test: setup
 
 ## The UI on http://127.0.0.1:3000 over the demo's data (run `make demo` first).
 dev: setup
-	. scripts/demo_env.sh && dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(PYTHON) -m metrics_pipeline.demo.dev -h 127.0.0.1 -p 3000
 
 ## Benchmarks (not part of CI); figures go to docs/benchmarks.md.
 bench: setup
