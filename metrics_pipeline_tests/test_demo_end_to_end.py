@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import dagster as dg
 import pytest
 
 from metrics_pipeline.commits.assets import latest_commits, monthly_commits, raw_commits, total_commits
@@ -109,4 +110,105 @@ def test_commits_equal_an_independent_recount(demo):
     )
     assert scenario.query("SELECT plugin_name, repo, latest_commit_at FROM latest_commits ORDER BY ALL") == sorted(
         (p, r, t) for (p, r), t in latest.items()
+    )
+
+
+def _epoch_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def test_every_sink_item_and_row_equals_an_independent_recount(demo, dynamodb_endpoint, dynamodb_stack, postgres_database):
+    import psycopg
+
+    from metrics_pipeline.resources.dynamodb import DynamoDBResource
+    from metrics_pipeline.resources.postgres import PostgresResource
+    from metrics_pipeline.sinks import SINK_ASSETS
+    from metrics_pipeline_tests.sinks.sink_helpers import plain
+
+    scenario, root = demo
+    names, by_repo = _registry(root / "registry.csv")
+    daily = _expected_installs(root, names)
+    commits = _expected_commits(root, by_repo)
+    dynamodb = DynamoDBResource(stack=dynamodb_stack, endpoint_url=dynamodb_endpoint)
+    run = dg.materialize(
+        SINK_ASSETS,
+        resources={**scenario.resources(), "dynamodb": dynamodb, "postgres": PostgresResource(dsn=postgres_database)},
+        instance=scenario.instance,
+        run_config={"ops": {"dynamodb_github_activity": {"config": {"as_of_date": "2025-01-20"}}}},
+    )
+    assert run.success
+
+    # install-activity, built by the rules from the raw recount
+    expected_installs = {}
+    monthly, total = Counter(), Counter()
+    for (d, p), n in daily.items():
+        expected_installs[(p, f"DAY:{d:%Y%m%d}")] = {"type": "DAY", "install_count": n, "timestamp": _epoch_ms(d)}
+        monthly[(d.replace(day=1), p)] += n
+        total[p] += n
+    for (m, p), n in monthly.items():
+        expected_installs[(p, f"MONTH:{m:%Y%m}")] = {"type": "MONTH", "install_count": n, "timestamp": _epoch_ms(m)}
+    for p, n in total.items():
+        expected_installs[(p, "TOTAL:")] = {"type": "TOTAL", "install_count": n, "is_total": "true"}
+
+    # github-activity: MONTH only for 2023-11 .. 2025-01 (run date 2025-01-20), so 2023-12 and 2024-01 here
+    expected_github = {}
+    month_counts, latest = Counter(), {}
+    for (plugin, repo, _), when in commits.items():
+        month_counts[(plugin, repo, date(when.year, when.month, 1))] += 1
+        latest[(plugin, repo)] = max(latest.get((plugin, repo), when), when)
+    totals = Counter()
+    for (plugin, repo, month), n in month_counts.items():
+        totals[(plugin, repo)] += n
+        if date(2023, 11, 1) <= month <= date(2025, 1, 1):
+            expected_github[(plugin, f"MONTH:{month:%Y%m}:{repo}")] = {
+                "type": "MONTH", "repo": repo, "commit_count": n, "timestamp": _epoch_ms(month),
+                "expiry": _epoch_ms(_add_months(month, 14)) // 1000,
+            }
+    for (plugin, repo), n in totals.items():
+        expected_github[(plugin, f"TOTAL:{repo}")] = {"type": "TOTAL", "repo": repo, "commit_count": n}
+    for (plugin, repo), when in latest.items():
+        expected_github[(plugin, f"LATEST:{repo}")] = {
+            "type": "LATEST", "repo": repo, "timestamp": int(when.replace(tzinfo=timezone.utc).timestamp() * 1000)
+        }
+
+    client = dynamodb.client()
+
+    def scan(suffix: str, sort_key: str) -> dict:
+        found, kwargs = {}, {"TableName": dynamodb.table_name(suffix)}
+        while True:
+            page = client.scan(**kwargs)
+            for raw in page["Items"]:
+                item = plain(raw)
+                assert item.pop("last_updated_timestamp") > 0
+                found[(item.pop("plugin_name"), item.pop(sort_key))] = item
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    assert scan("install-activity", "type_timestamp") == expected_installs
+    assert scan("github-activity", "type_identifier") == expected_github
+
+    with psycopg.connect(postgres_database) as con:
+        installs = con.execute(
+            "SELECT plugin_name, granularity, period_start, install_count FROM install_activity"
+        ).fetchall()
+        github = con.execute(
+            "SELECT plugin_name, repo, granularity, period_start, commit_count, latest_commit_at FROM github_activity"
+        ).fetchall()
+    assert sorted(installs, key=str) == sorted(
+        [(p, "DAY", d, n) for (d, p), n in daily.items()]
+        + [(p, "MONTH", m, n) for (m, p), n in monthly.items()]
+        + [(p, "TOTAL", None, n) for p, n in total.items()],
+        key=str,
+    )
+    assert sorted(github, key=str) == sorted(
+        [(p, r, "MONTH", m, n, None) for (p, r, m), n in month_counts.items()]
+        + [(p, r, "TOTAL", None, n, None) for (p, r), n in totals.items()]
+        + [(p, r, "LATEST", None, None, t.replace(tzinfo=timezone.utc)) for (p, r), t in latest.items()],
+        key=str,
     )
