@@ -128,7 +128,7 @@ def test_every_sink_item_and_row_equals_an_independent_recount(demo, dynamodb_en
     from metrics_pipeline.resources.dynamodb import DynamoDBResource
     from metrics_pipeline.resources.postgres import PostgresResource
     from metrics_pipeline.sinks import SINK_ASSETS
-    from metrics_pipeline_tests.sinks.sink_helpers import plain
+    from metrics_pipeline_tests.sinks.sink_helpers import scan_table
 
     scenario, root = demo
     names, by_repo = _registry(root / "registry.csv")
@@ -176,22 +176,8 @@ def test_every_sink_item_and_row_equals_an_independent_recount(demo, dynamodb_en
             "type": "LATEST", "repo": repo, "timestamp": int(when.replace(tzinfo=timezone.utc).timestamp() * 1000)
         }
 
-    client = dynamodb.client()
-
-    def scan(suffix: str, sort_key: str) -> dict:
-        found, kwargs = {}, {"TableName": dynamodb.table_name(suffix)}
-        while True:
-            page = client.scan(**kwargs)
-            for raw in page["Items"]:
-                item = plain(raw)
-                assert item.pop("last_updated_timestamp") > 0
-                found[(item.pop("plugin_name"), item.pop(sort_key))] = item
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    assert scan("install-activity", "type_timestamp") == expected_installs
-    assert scan("github-activity", "type_identifier") == expected_github
+    assert scan_table(dynamodb, "install-activity", "type_timestamp") == expected_installs
+    assert scan_table(dynamodb, "github-activity", "type_identifier") == expected_github
 
     with psycopg.connect(postgres_database) as con:
         installs = con.execute(
