@@ -8,12 +8,12 @@ mkdir -p "$DAGSTER_HOME" && cp dagster.yaml "$DAGSTER_HOME/"
 trap 'rm -rf "$METRICS_HOME"' EXIT
 . scripts/demo_env.sh
 python3 -m metrics_pipeline.demo.generate --out "$METRICS_HOME/demo" --start 2024-02-20 --end 2024-03-05 --plugins 60 --untracked 20
-dagster definitions validate -w workspace.yaml
-dagster asset materialize -m metrics_pipeline.definitions \
+python3 -m dagster definitions validate -w workspace.yaml
+python3 -m dagster asset materialize -m metrics_pipeline.definitions \
   --select raw_installs,daily_installs,raw_commits --partition-range 2024-02-26...2024-03-02
-dagster asset materialize -m metrics_pipeline.definitions \
+python3 -m dagster asset materialize -m metrics_pipeline.definitions \
   --select monthly_installs,monthly_commits --partition-range 2024-02-01...2024-03-01
-dagster asset materialize -m metrics_pipeline.definitions --select total_installs,total_commits,latest_commits
+python3 -m dagster asset materialize -m metrics_pipeline.definitions --select total_installs,total_commits,latest_commits
 python3 - <<'PY'
 import duckdb, os
 con = duckdb.connect(os.environ["METRICS_WAREHOUSE_PATH"], read_only=True)

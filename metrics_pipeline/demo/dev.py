@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     with local_sink_servers(os.environ) as started:
         if started:
             print(f"local sink servers on 127.0.0.1 for {', '.join(started)}", flush=True)
-        dev = subprocess.Popen(["dagster", "dev", "-w", "workspace.yaml", *argv], preexec_fn=_restore_default_signals)
+        dev = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", *argv], preexec_fn=_restore_default_signals)
 
         def stop(signum, _frame):
             dev.send_signal(signal.SIGINT)  # dagster dev shuts its webserver and daemon down on SIGINT
