@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from metrics_pipeline.commits.github_source import GitHubApi
-from metrics_pipeline.local_services.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION, start_dynamodb
+from metrics_pipeline.local_services.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION
 from metrics_pipeline.local_services.fakesnow import (
     create_source_tables,
     fakesnow_connection,
@@ -59,20 +59,11 @@ def github_api(github_stub):
     return make
 
 
-@pytest.fixture(scope="session")
-def ssm_endpoint(tmp_path_factory):
-    """Endpoint of a moto_server for SSM Parameter Store (moto serves every AWS API on one port)."""
-    server, endpoint = start_dynamodb(str(tmp_path_factory.mktemp("moto-ssm")))
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def ssm(ssm_endpoint, monkeypatch):
+def ssm(dynamodb_endpoint, monkeypatch):
     """A boto3 SSM client on moto_server; boto3 clients built by dagster-aws reach it through the
-    standard AWS_ENDPOINT_URL_SSM variable."""
-    for name, value in {**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": LOCAL_REGION, "AWS_ENDPOINT_URL_SSM": ssm_endpoint}.items():
+    standard AWS_ENDPOINT_URL_SSM variable. moto serves every AWS API on one port, so the
+    session's DynamoDB server is also the parameter store."""
+    for name, value in {**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": LOCAL_REGION, "AWS_ENDPOINT_URL_SSM": dynamodb_endpoint}.items():
         monkeypatch.setenv(name, value)
-    return boto3.client("ssm", region_name=LOCAL_REGION, endpoint_url=ssm_endpoint)
+    return boto3.client("ssm", region_name=LOCAL_REGION, endpoint_url=dynamodb_endpoint)
