@@ -1,6 +1,7 @@
 """The main job on the embedded default: demo data, DuckDB, local sink servers, then a summary.
 
 Usage: python -m metrics_pipeline.demo.run [--start 2024-01-01] [--end 2024-03-31]
+With METRICS_DOWNLOADS_DIR / METRICS_COMMITS_DIR / METRICS_REGISTRY_CSV set, it runs on those files.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 DEFAULT_START, DEFAULT_END = "2024-01-01", "2024-03-31"
+SOURCE_SETTINGS = ("METRICS_DOWNLOADS_DIR", "METRICS_COMMITS_DIR", "METRICS_REGISTRY_CSV")
 
 
 def demo_environment(home: Path, start: str) -> dict[str, str]:
@@ -65,13 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", default=os.environ.get("METRICS_HOME", ".metrics"), help="where demo data and the warehouse go")
     args = parser.parse_args(argv)
     home = Path(args.home).resolve()
+    own_data = [name for name in SOURCE_SETTINGS if os.environ.get(name)]
     for key, value in demo_environment(home, args.start).items():
         os.environ.setdefault(key, value)
 
-    from metrics_pipeline.demo.generate import generate
+    if own_data:  # the caller points at real files: run on those, generate nothing
+        print(f"using your data ({', '.join(own_data)}); no demo data generated")
+    else:
+        from metrics_pipeline.demo.generate import generate
 
-    summary = generate(home / "demo", date.fromisoformat(args.start), date.fromisoformat(args.end))
-    print(f"demo data: {summary}")
+        summary = generate(home / "demo", date.fromisoformat(args.start), date.fromisoformat(args.end))
+        print(f"demo data: {summary}")
 
     import dagster as dg
 
