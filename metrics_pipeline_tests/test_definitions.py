@@ -53,3 +53,24 @@ def test_an_unknown_source_kind_names_the_setting():
         build_resources({"METRICS_INSTALLS_SOURCE": "bigquery"})
     with pytest.raises(ValueError, match="METRICS_INSTALLERS"):
         build_resources({"METRICS_INSTALLERS": " , "})
+
+
+def test_github_commits_mode_lands_before_raw_commits_in_the_daily_job(monkeypatch):
+    monkeypatch.setenv("METRICS_COMMITS_SOURCE", "github")
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("raw_commits")).parent_keys == {dg.AssetKey("github_commits")}
+    job = definitions.resolve_job_def("daily_metrics_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        "raw_installs", "daily_installs", "raw_commits", "github_commits",
+    }
+    spec = _assets(definitions)["github_commits"]
+    assert spec.kinds and spec.owners and spec.description and spec.group_name == "commits"
+
+
+def test_snowflake_mode_loads(monkeypatch):
+    monkeypatch.setenv("METRICS_INSTALLS_SOURCE", "snowflake")
+    monkeypatch.setenv("METRICS_COMMITS_SOURCE", "snowflake")
+    resources = defs().resources
+    assert type(resources["installs_source"]).__name__ == "SnowflakeInstallsSource"
+    assert type(resources["commits_source"]).__name__ == "SnowflakeCommitsSource"
