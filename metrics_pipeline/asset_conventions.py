@@ -31,6 +31,7 @@ def warehouse_asset(
     partitions_def: dg.PartitionsDefinition | None = None,
     deps=None,
     automation_condition: dg.AutomationCondition | None = None,
+    kinds: frozenset[str] = frozenset({"duckdb"}),
 ):
     """`dg.asset` for a table in the DuckDB warehouse: shared pool, kinds, owners, column schema;
     partitioned ones backfill a whole range in one run."""
@@ -40,7 +41,7 @@ def warehouse_asset(
         deps=deps,
         automation_condition=automation_condition,
         pool=WAREHOUSE_POOL,
-        kinds={"duckdb"},
+        kinds=set(kinds),
         group_name=group_name,
         owners=OWNERS,
         metadata={"dagster/column_schema": column_schema(*columns)},

@@ -7,12 +7,12 @@ import dagster as dg
 import pyarrow as pa
 from github import BadCredentialsException, Github, UnknownObjectException
 
-from metrics_pipeline.asset_conventions import OWNERS, column_schema, window_dates
-from metrics_pipeline.commits.github_source import FETCHED_REPOS_TABLE, LANDING_SQL, LANDING_TABLE, TOKEN_SETTING, GitHubApi
+from metrics_pipeline.asset_conventions import warehouse_asset, window_dates
+from metrics_pipeline.commits.github_source import TOKEN_SETTING, GitHubApi
 from metrics_pipeline.partitions import DAILY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.secrets import CredentialError, scrub
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, transaction
 
 LANDED_SCHEMA = pa.schema(
     [
@@ -76,56 +76,47 @@ def land(con, fetches: list[RepoFetch], ingestion_time: datetime) -> int:
     rows = [row for f in fetches for row in f.rows]
     full = [f.repo.lower() for f in fetches if f.full_history and not (f.gone or f.error)]
     incoming = pa.Table.from_pylist(rows, schema=LANDED_SCHEMA)
-    con.execute(LANDING_SQL)
-    before = con.execute(f"SELECT count(*) FROM {LANDING_TABLE}").fetchone()[0]
-    con.execute("BEGIN TRANSACTION")
+    count = "SELECT count(*) FROM github_commits_landing"
+    before = con.execute(count).fetchall()[0][0]
+    con.register("incoming", incoming)
     try:
-        con.register("incoming", incoming)
-        con.execute(
-            f"""
-            INSERT INTO {LANDING_TABLE}
-                (repo, sha, author_id, commit_author_date, commit_message, ingestion_time, repo_url)
-            SELECT repo, sha, author_id, commit_author_date, commit_message, $at, repo_url
-            FROM incoming i
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {LANDING_TABLE} l WHERE lower(l.repo) = lower(i.repo) AND l.sha = i.sha
-            )
-            QUALIFY row_number() OVER (PARTITION BY lower(repo), sha ORDER BY commit_author_date) = 1
-            """,
-            {"at": ingestion_time},
-        )
-        if full:
+        with transaction(con):
             con.execute(
-                f"INSERT INTO {FETCHED_REPOS_TABLE} SELECT unnest($keys), $at ON CONFLICT DO NOTHING",
-                {"keys": full, "at": ingestion_time},
+                """
+                INSERT INTO github_commits_landing
+                    (repo, sha, author_id, commit_author_date, commit_message, ingestion_time, repo_url)
+                SELECT repo, sha, author_id, commit_author_date, commit_message, $at, repo_url
+                FROM incoming i
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM github_commits_landing l WHERE lower(l.repo) = lower(i.repo) AND l.sha = i.sha
+                )
+                QUALIFY row_number() OVER (PARTITION BY lower(repo), sha ORDER BY commit_author_date) = 1
+                """,
+                {"at": ingestion_time},
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+            if full:
+                con.execute(
+                    "INSERT INTO github_fetched_repos SELECT unnest($keys), $at ON CONFLICT DO NOTHING",
+                    {"keys": full, "at": ingestion_time},
+                )
     finally:
         con.unregister("incoming")
-    return con.execute(f"SELECT count(*) FROM {LANDING_TABLE}").fetchone()[0] - before
+    return con.execute(count).fetchall()[0][0] - before
 
 
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    kinds={"github", "duckdb"},
+@warehouse_asset(
     group_name="commits",
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": column_schema(
-            ("repo", "varchar", "owner/name as the registry spells it"),
-            ("sha", "varchar", "commit sha; one row per (lower(repo), sha)"),
-            ("author_id", "varchar", "GitHub user id of the author, if linked"),
-            ("commit_author_date", "timestamp", "author date, UTC: the day raw_commits counts it on"),
-            ("commit_message", "varchar", "commit message"),
-            ("ingestion_time", "timestamp", "UTC time the commit was first landed: its arrival"),
-            ("repo_url", "varchar", "the repo's current GitHub URL (after renames)"),
-        )
-    },
+    partitions_def=DAILY,
+    kinds={"github", "duckdb"},
+    columns=[
+        ("repo", "varchar", "owner/name as the registry spells it"),
+        ("sha", "varchar", "commit sha; one row per (lower(repo), sha)"),
+        ("author_id", "varchar", "GitHub user id of the author, if linked"),
+        ("commit_author_date", "timestamp", "author date, UTC: the day raw_commits counts it on"),
+        ("commit_message", "varchar", "commit message"),
+        ("ingestion_time", "timestamp", "UTC time the commit was first landed: its arrival"),
+        ("repo_url", "varchar", "the repo's current GitHub URL (after renames)"),
+    ],
 )
 def github_commits(
     context: dg.AssetExecutionContext, github: GitHubApi, registry: PluginRegistry, warehouse: DuckDBWarehouse
@@ -136,8 +127,7 @@ def github_commits(
     until = datetime.combine(end, datetime.min.time(), timezone.utc) - timedelta(seconds=1)  # GitHub: inclusive
     repos = {r.lower(): r for _, r in registry.load().plugin_repos}
     with warehouse.connect() as con:
-        con.execute(LANDING_SQL)
-        known = {row[0] for row in con.execute(f"SELECT repo_key FROM {FETCHED_REPOS_TABLE}").fetchall()}
+        known = {row[0] for row in con.execute("SELECT repo_key FROM github_fetched_repos").fetchall()}
     gh, secrets = github.client()
     try:
         fetches = [

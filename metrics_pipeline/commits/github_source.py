@@ -17,28 +17,6 @@ from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_win
 
 TOKEN_SETTING = "METRICS_GITHUB_TOKEN"
 BASE_URL_SETTING = "METRICS_GITHUB_BASE_URL"
-LANDING_TABLE = "github_commits_landing"
-FETCHED_REPOS_TABLE = "github_fetched_repos"
-
-# Commits as fetched (COMMIT_ROWS_SCHEMA plus repo_url); `repo` keeps the registry's spelling.
-LANDING_SQL = f"""
-CREATE TABLE IF NOT EXISTS {LANDING_TABLE} (
-    repo               VARCHAR   NOT NULL,
-    sha                VARCHAR   NOT NULL,
-    author_id          VARCHAR,
-    commit_author_date TIMESTAMP NOT NULL,  -- UTC
-    commit_message     VARCHAR,
-    ingestion_time     TIMESTAMP NOT NULL,  -- UTC, when this run first landed the commit
-    repo_url           VARCHAR
-);
--- Repos whose full history has been fetched once; later runs fetch only their window.
-CREATE TABLE IF NOT EXISTS {FETCHED_REPOS_TABLE} (
-    repo_key        VARCHAR PRIMARY KEY,   -- lower(owner/name)
-    full_history_at TIMESTAMP NOT NULL
-);
-"""
-
-
 class RateLimitWaitTooLong(RuntimeError):
     """GitHub asked for a wait longer than the configured bound."""
 
@@ -123,8 +101,7 @@ class GitHubCommitsSource(CommitsSource):
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
         window = {"start": _midnight(start), "end": _midnight(end)}
         with self.warehouse.connect() as con:
-            con.execute(LANDING_SQL)
-            in_window = f"FROM {LANDING_TABLE} WHERE commit_author_date >= $start AND commit_author_date < $end"
+            in_window = "FROM github_commits_landing WHERE commit_author_date >= $start AND commit_author_date < $end"
             rows = con.sql(
                 f"SELECT {', '.join(COMMIT_COLUMNS)} {in_window} AND list_contains($repos, lower(repo)) ORDER BY repo, sha",
                 params=window | {"repos": [r.lower() for r in repos]},
@@ -141,10 +118,9 @@ class GitHubCommitsSource(CommitsSource):
         value = json.loads(cursor).get("ingested") if cursor else None
         seen = datetime.fromisoformat(value) if value else datetime.min
         with self.warehouse.connect() as con:
-            con.execute(LANDING_SQL)
             newest = dict(
                 con.execute(
-                    f"SELECT CAST(commit_author_date AS DATE), max(ingestion_time) FROM {LANDING_TABLE} "
+                    "SELECT CAST(commit_author_date AS DATE), max(ingestion_time) FROM github_commits_landing "
                     "WHERE ingestion_time > $seen GROUP BY 1",
                     {"seen": seen},
                 ).fetchall()
@@ -156,9 +132,8 @@ class GitHubCommitsSource(CommitsSource):
         if not repos:
             return set()
         with self.warehouse.connect() as con:
-            con.execute(LANDING_SQL)
             found = con.execute(
-                f"SELECT DISTINCT CAST(commit_author_date AS DATE) FROM {LANDING_TABLE} "
+                "SELECT DISTINCT CAST(commit_author_date AS DATE) FROM github_commits_landing "
                 "WHERE list_contains($repos, lower(repo))",
                 {"repos": [r.lower() for r in repos]},
             ).fetchall()

@@ -71,3 +71,36 @@ CREATE TABLE IF NOT EXISTS source_fingerprints (
     recorded_at  TIMESTAMP NOT NULL,
     PRIMARY KEY (source, day)
 );
+
+-- GitHub source: commits as fetched by the `github_commits` landing asset (COMMIT_ROWS_SCHEMA
+-- plus repo_url); `repo` keeps the registry's spelling.
+CREATE TABLE IF NOT EXISTS github_commits_landing (
+    repo               VARCHAR   NOT NULL,
+    sha                VARCHAR   NOT NULL,
+    author_id          VARCHAR,
+    commit_author_date TIMESTAMP NOT NULL,  -- UTC
+    commit_message     VARCHAR,
+    ingestion_time     TIMESTAMP NOT NULL,  -- UTC, when a run first landed the commit
+    repo_url           VARCHAR
+);
+
+-- Repos whose full history has been fetched once; later runs fetch only their window.
+CREATE TABLE IF NOT EXISTS github_fetched_repos (
+    repo_key        VARCHAR PRIMARY KEY,   -- lower(owner/name)
+    full_history_at TIMESTAMP NOT NULL
+);
+
+-- Sinks: what each sink last wrote, so a run writes only the difference (sinks/published.py).
+CREATE TABLE IF NOT EXISTS sink_published (
+    sink         VARCHAR NOT NULL,  -- e.g. 'dynamodb:install-activity'
+    pk           VARCHAR NOT NULL,
+    sk           VARCHAR NOT NULL,
+    item_value   VARCHAR,           -- canonical value last written; NULL = write in flight
+    published_at TIMESTAMP,
+    PRIMARY KEY (sink, pk, sk)
+);
+
+CREATE TABLE IF NOT EXISTS sink_targets (
+    sink      VARCHAR PRIMARY KEY,
+    target_id VARCHAR NOT NULL      -- identity of the table written (endpoint, ARN, creation time)
+);

@@ -17,21 +17,6 @@ import pyarrow as pa
 
 from metrics_pipeline.resources.warehouse import transaction
 
-PUBLISHED_SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS sink_published (
-    sink         VARCHAR NOT NULL,  -- e.g. 'dynamodb:install-activity'
-    pk           VARCHAR NOT NULL,
-    sk           VARCHAR NOT NULL,
-    item_value   VARCHAR,           -- canonical value last written; NULL = write in flight
-    published_at TIMESTAMP,
-    PRIMARY KEY (sink, pk, sk)
-);
-CREATE TABLE IF NOT EXISTS sink_targets (
-    sink      VARCHAR PRIMARY KEY,
-    target_id VARCHAR NOT NULL      -- identity of the table written (endpoint, ARN, creation time)
-);
-"""
-
 
 @dataclass
 class Changes:
@@ -77,7 +62,6 @@ def plan_changes(
 
     `list_keys()` returns every (pk, sk) in the target; it runs only when the target is new to us.
     """
-    con.execute(PUBLISHED_SCHEMA_SQL)
     with transaction(con):
         adopted = _adopt_if_target_changed(con, sink, target_id, list_keys)
         con.execute(f"CREATE OR REPLACE TEMP TABLE sink_desired AS {desired_sql}", list(params))

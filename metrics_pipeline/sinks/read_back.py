@@ -25,7 +25,6 @@ from metrics_pipeline.sinks.postgres import (
     postgres_github_activity,
     postgres_install_activity,
 )
-from metrics_pipeline.sinks.published import PUBLISHED_SCHEMA_SQL
 
 SAMPLE_SIZE = 200
 _VALUE_FIELDS = {
@@ -57,7 +56,6 @@ def _batch_get(client, table: str, keys: list[dict], attempts: int = 8) -> list[
 
 def check_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.AssetCheckResult:
     with warehouse.connect() as con:
-        con.execute(PUBLISHED_SCHEMA_SQL)
         sample = con.execute(
             "SELECT pk, sk, item_value FROM sink_published WHERE sink = ? AND item_value IS NOT NULL"
             " ORDER BY random() LIMIT ?",
