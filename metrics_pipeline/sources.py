@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -38,6 +39,18 @@ class Arrivals:
 def fingerprints_for_window(start: date, end: date, found: dict[date, tuple[int, datetime | None]]) -> list[DayFingerprint]:
     """One fingerprint per day of [start, end), empty days included, so late rows for them show."""
     return [DayFingerprint(day, *found.get(day, (0, None))) for day in iter_days(start, end)]
+
+
+def ingestion_cursor(cursor: str | None) -> datetime | None:
+    """The newest ingestion time a previous look saw (None: never looked)."""
+    value = json.loads(cursor).get("ingested") if cursor else None
+    return datetime.fromisoformat(value) if value else None
+
+
+def arrivals_after(seen: datetime | None, newest_by_day: dict[date, datetime]) -> Arrivals:
+    """Arrivals for sources that stamp rows with an ingestion time; the cursor is the newest seen."""
+    latest = max([t for t in [seen, *newest_by_day.values()] if t is not None], default=None)
+    return Arrivals(newest_by_day, json.dumps({"ingested": latest.isoformat() if latest else None}))
 
 
 def iter_days(start: date, end: date) -> Iterator[date]:

@@ -3,7 +3,6 @@ reads what the `github_commits` landing asset appended to the warehouse."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date, datetime
 
@@ -13,7 +12,7 @@ from github import Auth, Github, GithubRetry
 from metrics_pipeline.commits.sources import COMMIT_COLUMNS, COMMIT_ROWS_SCHEMA, CommitsSource
 from metrics_pipeline.resources.secrets import ParameterStoreSecrets, parameter_store_from, resolve_credential
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
-from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
+from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor
 
 TOKEN_SETTING = "METRICS_GITHUB_TOKEN"
 BASE_URL_SETTING = "METRICS_GITHUB_BASE_URL"
@@ -115,18 +114,16 @@ class GitHubCommitsSource(CommitsSource):
         )
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
-        value = json.loads(cursor).get("ingested") if cursor else None
-        seen = datetime.fromisoformat(value) if value else datetime.min
+        seen = ingestion_cursor(cursor)
         with self.warehouse.connect() as con:
             newest = dict(
                 con.execute(
                     "SELECT CAST(commit_author_date AS DATE), max(ingestion_time) FROM github_commits_landing "
                     "WHERE ingestion_time > $seen GROUP BY 1",
-                    {"seen": seen},
+                    {"seen": seen or datetime.min},
                 ).fetchall()
             )
-        latest = max([seen, *newest.values()])
-        return Arrivals(newest, json.dumps({"ingested": None if latest == datetime.min else latest.isoformat()}))
+        return arrivals_after(seen, newest)
 
     def days_with_commits(self, repos: Sequence[str]) -> set[date]:
         if not repos:

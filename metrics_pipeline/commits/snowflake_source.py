@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date, datetime
 
@@ -16,7 +15,7 @@ from metrics_pipeline.resources.snowflake import (
     run_query,
     stage_names,
 )
-from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
+from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor
 
 COMMITS_TABLE_SETTING = "METRICS_SNOWFLAKE_COMMITS_TABLE"
 
@@ -77,8 +76,7 @@ class SnowflakeCommitsSource(CommitsSource):
         )
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
-        value = json.loads(cursor).get("ingested") if cursor else None
-        seen = datetime.fromisoformat(value) if value else None
+        seen = ingestion_cursor(cursor)
         where, params = ("AND ingestion_time > ?", [seen]) if seen else ("", [])
         with self.snowflake.connect() as con:
             found = run_query(
@@ -87,9 +85,7 @@ class SnowflakeCommitsSource(CommitsSource):
                 f"WHERE commit_author_date IS NOT NULL AND ingestion_time IS NOT NULL {where} GROUP BY 1",
                 params,
             )
-        newest = {day: naive_utc(at) for day, at in found}
-        latest = max([t for t in [seen, *newest.values()] if t is not None], default=None)
-        return Arrivals(newest, json.dumps({"ingested": latest.isoformat() if latest else None}))
+        return arrivals_after(seen, {day: naive_utc(at) for day, at in found})
 
     def days_with_commits(self, repos: Sequence[str]) -> set[date]:
         if not repos:
