@@ -41,6 +41,11 @@ def fingerprints_for_window(start: date, end: date, found: dict[date, tuple[int,
     return [DayFingerprint(day, *found.get(day, (0, None))) for day in iter_days(start, end)]
 
 
+def midnight(day: date) -> datetime:
+    """The naive UTC instant a day starts: windows are [midnight(start), midnight(end))."""
+    return datetime.combine(day, datetime.min.time())
+
+
 def ingestion_cursor(cursor: str | None) -> datetime | None:
     """The newest ingestion time a previous look saw (None: never looked)."""
     value = json.loads(cursor).get("ingested") if cursor else None

@@ -12,7 +12,7 @@ from github import Auth, Github, GithubRetry
 from metrics_pipeline.commits.sources import COMMIT_COLUMNS, COMMIT_ROWS_SCHEMA, CommitsSource
 from metrics_pipeline.resources.secrets import ParameterStoreSecrets, parameter_store_from, resolve_credential
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
-from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor
+from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
 
 TOKEN_SETTING = "METRICS_GITHUB_TOKEN"
 BASE_URL_SETTING = "METRICS_GITHUB_BASE_URL"
@@ -83,10 +83,6 @@ def github_api_from(env) -> GitHubApi:
     return GitHubApi(**fields)
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time())
-
-
 class GitHubCommitsSource(CommitsSource):
     """Commits landed from the GitHub API (`github_commits` asset), read from the warehouse;
     a commit arrives when it was first landed, whatever its author date."""
@@ -98,7 +94,7 @@ class GitHubCommitsSource(CommitsSource):
         return DuckDBWarehouse(path=self.warehouse_path)
 
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
-        window = {"start": _midnight(start), "end": _midnight(end)}
+        window = {"start": midnight(start), "end": midnight(end)}
         with self.warehouse.connect() as con:
             in_window = "FROM github_commits_landing WHERE commit_author_date >= $start AND commit_author_date < $end"
             rows = con.sql(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 import pyarrow as pa
 
@@ -15,7 +15,7 @@ from metrics_pipeline.resources.snowflake import (
     run_query,
     stage_names,
 )
-from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor
+from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
 
 COMMITS_TABLE_SETTING = "METRICS_SNOWFLAKE_COMMITS_TABLE"
 
@@ -27,10 +27,6 @@ _CLEAN = """
     FROM {table}
 """
 _WANTED = "LOWER(repo) IN (SELECT name FROM metrics_wanted_repos) AND repo_type = 'plugin'"
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time())
 
 
 class SnowflakeCommitsSource(CommitsSource):
@@ -45,7 +41,7 @@ class SnowflakeCommitsSource(CommitsSource):
         return f"({_CLEAN.format(table=table)}) AS c"
 
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
-        source, window = self._source(), [_midnight(start), _midnight(end)]
+        source, window = self._source(), [midnight(start), midnight(end)]
         in_window = "commit_author_date >= ? AND commit_author_date < ?"
         with self.snowflake.connect() as con:
             stage_names(con, "metrics_wanted_repos", sorted({r.lower() for r in repos}))

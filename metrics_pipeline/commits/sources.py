@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 import dagster as dg
 import duckdb
@@ -19,7 +19,7 @@ from metrics_pipeline.file_sources import (
     new_mtime_cursor,
     scratch_connection,
 )
-from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
+from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window, midnight
 
 # Columns of SourceBatch.rows for commits: source rows whose repo matches a requested repo
 # case-insensitively, `repo` as the source spells it (the warehouse maps it to the registry's).
@@ -106,8 +106,8 @@ class FileCommitsSource(CommitsSource):
         if not files:
             return SourceBatch(COMMIT_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
         window = {
-            "start": datetime.combine(start, datetime.min.time()),
-            "end": datetime.combine(end, datetime.min.time()),
+            "start": midnight(start),
+            "end": midnight(end),
         }
         with scratch_connection(files) as con:
             self._load(con, files)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 import pyarrow as pa
 
@@ -16,15 +16,11 @@ from metrics_pipeline.resources.snowflake import (
     run_query,
     stage_names,
 )
-from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor
+from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
 
 DOWNLOADS_VIEW_SETTING = "METRICS_SNOWFLAKE_DOWNLOADS_VIEW"
 
 _PLUGIN = "REGEXP_REPLACE(LOWER(file_project), ?, '-')"
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time())
 
 
 class SnowflakeInstallsSource(InstallsSource):
@@ -46,7 +42,7 @@ class SnowflakeInstallsSource(InstallsSource):
         return f"download_type IN ({marks}) AND project_type = 'plugin'", list(self.download_types)
 
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
-        view, window = self._view(), [_midnight(start), _midnight(end)]
+        view, window = self._view(), [midnight(start), midnight(end)]
         qualifies, types = self._qualifies()
         with self.snowflake.connect() as con:
             stage_names(con, "metrics_wanted_plugins", sorted(set(plugin_names)))

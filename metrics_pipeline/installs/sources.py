@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 import dagster as dg
 import pyarrow as pa
@@ -19,7 +19,7 @@ from metrics_pipeline.file_sources import (
     new_mtime_cursor,
     scratch_connection,
 )
-from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window
+from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window, midnight
 
 # Columns of SourceBatch.rows for installs; one row per group of qualifying downloads.
 INSTALL_ROWS_SCHEMA = pa.schema(
@@ -96,7 +96,7 @@ class FileInstallsSource(InstallsSource):
             con.execute(
                 f"CREATE TEMP TABLE window_rows AS {self._DOWNLOAD_ROWS} AND timestamp >= $start AND timestamp < $end",
                 self._params(files)
-                | {"start": datetime.combine(start, datetime.min.time()), "end": datetime.combine(end, datetime.min.time())},
+                | {"start": midnight(start), "end": midnight(end)},
             )
             rows = con.sql(
                 """
