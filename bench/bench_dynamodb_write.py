@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from metrics_pipeline.local_services.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION, start_dynamodb
-from metrics_pipeline.local_services.process import free_port, wait_for_port
+from metrics_pipeline.demo.local_servers.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION, start_dynamodb
+from metrics_pipeline.demo.local_servers.process import free_port, wait_for_port
 from metrics_pipeline.resources.dynamodb import BATCH_SIZE, DynamoDBResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks.dynamodb import publish_install_activity

@@ -20,7 +20,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from metrics_pipeline.local_services.postgres import start_postgres
+from metrics_pipeline.demo.local_servers.postgres import start_postgres
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks.postgres import INSTALL_ACTIVITY, load_rows, publish

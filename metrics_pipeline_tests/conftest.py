@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from psycopg import conninfo
 
-from metrics_pipeline.local_services.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION, start_dynamodb
-from metrics_pipeline.local_services.postgres import start_postgres
+from metrics_pipeline.demo.local_servers.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION, start_dynamodb
+from metrics_pipeline.demo.local_servers.postgres import start_postgres
 from metrics_pipeline_tests.scenario import Scenario
 
 SOURCE_KINDS = [("files", "files"), ("snowflake", "snowflake"), ("files", "github")]

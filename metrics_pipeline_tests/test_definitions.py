@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from metrics_pipeline.definitions import defs
-from metrics_pipeline.resources.selection import build_resources
+from metrics_pipeline.definitions import domain_definitions
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL
 
 WAREHOUSE_ASSETS = {
@@ -50,9 +50,9 @@ def test_warehouse_assets_share_one_pool_and_days_backfill_in_one_run(definition
 
 def test_an_unknown_source_kind_names_the_setting():
     with pytest.raises(ValueError, match="METRICS_INSTALLS_SOURCE='bigquery' is not one of"):
-        build_resources({"METRICS_INSTALLS_SOURCE": "bigquery"})
+        domain_definitions({"METRICS_INSTALLS_SOURCE": "bigquery"})
     with pytest.raises(ValueError, match="METRICS_INSTALLERS"):
-        build_resources({"METRICS_INSTALLERS": " , "})
+        domain_definitions({"METRICS_INSTALLERS": " , "})
 
 
 def test_github_commits_mode_lands_before_raw_commits_in_the_daily_job(monkeypatch):

@@ -127,7 +127,7 @@ def test_every_sink_item_and_row_equals_an_independent_recount(demo, dynamodb_en
 
     from metrics_pipeline.resources.dynamodb import DynamoDBResource
     from metrics_pipeline.resources.postgres import PostgresResource
-    from metrics_pipeline.sinks import SINK_ASSETS
+    from metrics_pipeline.sinks.definitions import SINK_ASSETS
     from metrics_pipeline_tests.sinks.sink_helpers import scan_table
 
     scenario, root = demo

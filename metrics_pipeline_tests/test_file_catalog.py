@@ -3,7 +3,7 @@
 import os
 from datetime import date
 
-from metrics_pipeline.file_sources import FileCatalog, list_source_files
+from metrics_pipeline.landing.files import FileCatalog, list_source_files
 from metrics_pipeline.installs.sources import FileInstallsSource
 from metrics_pipeline_tests.scenario import Download, FileDownloadsWriter
 

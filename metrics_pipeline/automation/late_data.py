@@ -12,11 +12,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from metrics_pipeline.commits.sources import CommitsSource
-from metrics_pipeline.fingerprints import recorded_fingerprints
+from metrics_pipeline.landing.fingerprints import recorded_fingerprints
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
-from metrics_pipeline.sources import Arrivals
+from metrics_pipeline.landing.batch import Arrivals
 
 
 @dataclass

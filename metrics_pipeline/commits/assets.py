@@ -5,7 +5,7 @@ import pyarrow as pa
 
 from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
 from metrics_pipeline.commits.sources import CommitsSource
-from metrics_pipeline.fingerprints import record_fingerprints
+from metrics_pipeline.landing.fingerprints import record_fingerprints
 from metrics_pipeline.partitions import DAILY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction

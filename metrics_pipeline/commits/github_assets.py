@@ -8,7 +8,7 @@ import pyarrow as pa
 from github import BadCredentialsException, Github, UnknownObjectException
 
 from metrics_pipeline.asset_conventions import warehouse_asset, window_dates
-from metrics_pipeline.commits.github_source import TOKEN_SETTING, GitHubApi
+from metrics_pipeline.resources.github import TOKEN_SETTING, GitHubApi
 from metrics_pipeline.partitions import DAILY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.secrets import CredentialError, scrub

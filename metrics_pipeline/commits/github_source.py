@@ -1,86 +1,14 @@
-"""Commits straight from the GitHub API: the PyGithub client resource, and the commits source that
-reads what the `github_commits` landing asset appended to the warehouse."""
+"""Commits from the GitHub API: the source that reads what the `github_commits` landing asset
+appended to the warehouse (the client itself is `metrics_pipeline.resources.github`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
 
-import dagster as dg
-from github import Auth, Github, GithubRetry
-
 from metrics_pipeline.commits.sources import COMMIT_COLUMNS, COMMIT_ROWS_SCHEMA, CommitsSource
-from metrics_pipeline.resources.secrets import ParameterStoreSecrets, parameter_store_from, resolve_credential
+from metrics_pipeline.landing.batch import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
-from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
-
-TOKEN_SETTING = "METRICS_GITHUB_TOKEN"
-BASE_URL_SETTING = "METRICS_GITHUB_BASE_URL"
-class RateLimitWaitTooLong(RuntimeError):
-    """GitHub asked for a wait longer than the configured bound."""
-
-
-class BoundedGithubRetry(GithubRetry):
-    """PyGithub's retry (primary reset, secondary Retry-After, 5xx backoff) with every wait capped."""
-
-    def get_retry_after(self, response) -> float | None:
-        seconds = super().get_retry_after(response)
-        if seconds is not None and self.max_rate_limit_wait is not None and seconds > self.max_rate_limit_wait:
-            raise RateLimitWaitTooLong(
-                f"GitHub asked to wait {seconds:.0f}s (Retry-After), over the {self.max_rate_limit_wait:.0f}s bound"
-            )
-        return seconds
-
-
-class GitHubApi(dg.ConfigurableResource):
-    """A PyGithub client for api.github.com or a compatible base URL; all waits are bounded."""
-
-    token: str = ""
-    base_url: str = "https://api.github.com"
-    per_page: int = 100
-    timeout_seconds: int = 30
-    max_retries: int = 6  # per request, across rate limits and 5xx
-    backoff_factor: float = 1.0  # 5xx: 1s, 2s, 4s ... capped by backoff_max_seconds
-    backoff_max_seconds: float = 60.0
-    max_rate_limit_wait_seconds: float = 900.0  # longest single primary/secondary wait
-    secondary_rate_wait_seconds: float = 60.0  # secondary limit without Retry-After
-    seconds_between_requests: float = 0.25
-    secrets: ParameterStoreSecrets | None = None
-
-    def client(self) -> tuple[Github, list[str]]:
-        """A client plus the secret values it holds, so callers can scrub them from what they report."""
-        token = resolve_credential(TOKEN_SETTING, self.token, self.secrets)
-        retry = BoundedGithubRetry(
-            total=self.max_retries,
-            backoff_factor=self.backoff_factor,
-            backoff_max=self.backoff_max_seconds,
-            status_forcelist=[429, *range(500, 600)],
-            secondary_rate_wait=self.secondary_rate_wait_seconds,
-            max_rate_limit_wait=self.max_rate_limit_wait_seconds,
-        )
-        client = Github(
-            base_url=self.base_url.rstrip("/"),
-            auth=Auth.Token(token),
-            retry=retry,
-            per_page=self.per_page,
-            timeout=self.timeout_seconds,
-            seconds_between_requests=self.seconds_between_requests or None,
-            seconds_between_writes=None,
-        )
-        return client, [token]
-
-
-def github_api_from(env) -> GitHubApi:
-    """The client resource for `env`: METRICS_GITHUB_TOKEN (or SSM) and optional METRICS_GITHUB_BASE_URL."""
-    fields: dict = {}
-    store = parameter_store_from(env)
-    if store is not None:
-        fields["secrets"] = store
-    if env.get(TOKEN_SETTING) or store is None:
-        fields["token"] = dg.EnvVar(TOKEN_SETTING)
-    if env.get(BASE_URL_SETTING):
-        fields["base_url"] = dg.EnvVar(BASE_URL_SETTING)
-    return GitHubApi(**fields)
 
 
 class GitHubCommitsSource(CommitsSource):

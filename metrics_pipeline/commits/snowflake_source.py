@@ -15,7 +15,7 @@ from metrics_pipeline.resources.snowflake import (
     run_query,
     stage_names,
 )
-from metrics_pipeline.sources import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
+from metrics_pipeline.landing.batch import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
 
 COMMITS_TABLE_SETTING = "METRICS_SNOWFLAKE_COMMITS_TABLE"
 

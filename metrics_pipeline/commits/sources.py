@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from metrics_pipeline.file_sources import (
+from metrics_pipeline.landing.files import (
     DayRanges,
     FileCatalog,
     SourceFile,
@@ -19,7 +19,7 @@ from metrics_pipeline.file_sources import (
     new_mtime_cursor,
     scratch_connection,
 )
-from metrics_pipeline.sources import Arrivals, SourceBatch, fingerprints_for_window, midnight
+from metrics_pipeline.landing.batch import Arrivals, SourceBatch, fingerprints_for_window, midnight
 
 # Columns of SourceBatch.rows for commits: source rows whose repo matches a requested repo
 # case-insensitively, `repo` as the source spells it (the warehouse maps it to the registry's).

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from metrics_pipeline.demo.run import DEFAULT_START, demo_environment
-from metrics_pipeline.sinks.local_servers import local_sink_servers
+from metrics_pipeline.demo.local_servers import local_sink_servers
 
 
 def _restore_default_signals() -> None:

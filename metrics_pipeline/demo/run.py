@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import dagster as dg
 
-    from metrics_pipeline.sinks.local_servers import local_sink_servers
+    from metrics_pipeline.demo.local_servers import local_sink_servers
 
     # Sink endpoints must be known before the definitions are built: start local servers first.
     with local_sink_servers(os.environ) as started:

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
-from metrics_pipeline.fingerprints import record_fingerprints
+from metrics_pipeline.landing.fingerprints import record_fingerprints
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.partitions import DAILY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry

@@ -12,7 +12,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-SCHEMA_SQL = (Path(__file__).with_name("warehouse_schema.sql")).read_text()
+# Each domain owns its tables in `metrics_pipeline/<domain>/schema.sql` (idempotent DDL).
+SCHEMA_SQL = "\n".join(path.read_text() for path in sorted(Path(__file__).parents[1].glob("*/schema.sql")))
 WAREHOUSE_POOL = "warehouse"  # concurrency pool: one run at a time holds the DuckDB file
 
 

@@ -9,7 +9,7 @@ from metrics_pipeline.commits.assets import latest_commits, monthly_commits, raw
 from metrics_pipeline.installs.assets import daily_installs, monthly_installs, raw_installs, total_installs
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.sinks import SINK_ASSETS, SINK_CHECKS
+from metrics_pipeline.sinks.definitions import SINK_ASSETS, SINK_CHECKS
 from metrics_pipeline_tests.scenario import Commit, Download
 from metrics_pipeline_tests.sinks.sink_helpers import plain
 

@@ -6,8 +6,8 @@ import boto3
 import psycopg
 import pytest
 
-from metrics_pipeline.local_services import postgres as local_postgres
-from metrics_pipeline.sinks.local_servers import local_sink_servers
+from metrics_pipeline.demo.local_servers import postgres as local_postgres
+from metrics_pipeline.demo.local_servers import local_sink_servers
 
 
 def alive(pid: int) -> bool:

@@ -7,15 +7,15 @@ import uuid
 import boto3
 import pytest
 
-from metrics_pipeline.commits.github_source import GitHubApi
-from metrics_pipeline.local_services.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION
-from metrics_pipeline.local_services.fakesnow import (
+from metrics_pipeline.resources.github import GitHubApi
+from metrics_pipeline.demo.local_servers.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION
+from metrics_pipeline_tests.support.fakesnow import (
     create_source_tables,
     fakesnow_connection,
     shared_fakesnow,
     stop_shared_fakesnow,
 )
-from metrics_pipeline.local_services.github_stub import GitHubStub
+from metrics_pipeline_tests.support.github_stub import GitHubStub
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,12 @@ import dagster as dg
 
 from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from metrics_pipeline.commits.github_assets import github_commits
-from metrics_pipeline.commits.github_source import GitHubApi, GitHubCommitsSource
+from metrics_pipeline.commits.github_source import GitHubCommitsSource
+from metrics_pipeline.resources.github import GitHubApi
 from metrics_pipeline.commits.snowflake_source import SnowflakeCommitsSource
 from metrics_pipeline.installs.snowflake_source import SnowflakeInstallsSource
-from metrics_pipeline.local_services import fakesnow
-from metrics_pipeline.local_services.github_stub import GitHubStub
+from metrics_pipeline_tests.support import fakesnow
+from metrics_pipeline_tests.support.github_stub import GitHubStub
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 

@@ -13,7 +13,7 @@ from github import UnknownObjectException
 
 from metrics_pipeline.commits.github_assets import github_commits
 from metrics_pipeline.commits.github_source import GitHubCommitsSource
-from metrics_pipeline.local_services.github_stub import start_github_stub
+from metrics_pipeline_tests.support.github_stub import start_github_stub
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 

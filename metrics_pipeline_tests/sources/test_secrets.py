@@ -12,10 +12,10 @@ import dagster as dg
 import pytest
 
 from metrics_pipeline.commits.github_assets import github_commits
-from metrics_pipeline.commits.github_source import GitHubApi
+from metrics_pipeline.resources.github import GitHubApi
 from metrics_pipeline.installs.assets import raw_installs
 from metrics_pipeline.installs.snowflake_source import SnowflakeInstallsSource
-from metrics_pipeline.local_services.fakesnow import fakesnow_connection
+from metrics_pipeline_tests.support.fakesnow import fakesnow_connection
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.secrets import CredentialError, ParameterStoreSecrets
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse

@@ -8,8 +8,8 @@ import pytest
 
 from metrics_pipeline.commits.snowflake_source import SnowflakeCommitsSource
 from metrics_pipeline.installs.snowflake_source import SnowflakeInstallsSource
-from metrics_pipeline.local_services.fakesnow import COMMIT_COLUMNS, DOWNLOAD_COLUMNS, insert_rows
-from metrics_pipeline.sources import DayFingerprint
+from metrics_pipeline_tests.support.fakesnow import COMMIT_COLUMNS, DOWNLOAD_COLUMNS, insert_rows
+from metrics_pipeline.landing.batch import DayFingerprint
 
 T = datetime.fromisoformat
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import duckdb
 import pyarrow as pa
 
-from metrics_pipeline.sources import DayFingerprint
+from metrics_pipeline.landing.batch import DayFingerprint
 
 
 def record_fingerprints(

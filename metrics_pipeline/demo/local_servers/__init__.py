@@ -3,8 +3,8 @@
 from collections.abc import Iterator, MutableMapping
 from contextlib import ExitStack, contextmanager
 
-from metrics_pipeline.local_services.dynamodb import ensure_local_dynamodb
-from metrics_pipeline.local_services.postgres import ensure_local_postgres
+from metrics_pipeline.demo.local_servers.dynamodb import ensure_local_dynamodb
+from metrics_pipeline.demo.local_servers.postgres import ensure_local_postgres
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from metrics_pipeline.local_services.process import ServerProcess, free_port, start_server
+from metrics_pipeline.demo.local_servers.process import ServerProcess, free_port, start_server
 from metrics_pipeline.resources.snowflake import SnowflakeConnection, checked_identifier, naive_utc
 
 DOWNLOAD_COLUMNS = ("file_project", "timestamp", "download_type", "project_type", "ingestion_timestamp")

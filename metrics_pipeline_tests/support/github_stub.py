@@ -4,7 +4,7 @@ Serves `GET /repos/{owner}/{repo}` and `GET /repos/{owner}/{repo}/commits` (comm
 `since`/`until`, `per_page`/`page` with `Link` headers), rate-limit headers on every reply,
 404 for gone repos, 301 for renamed ones, and a queue of faults for the next requests.
 Run in a thread (`GitHubStub().start()`) or as
-`python -m metrics_pipeline.local_services.github_stub --port P --data repos.json`.
+`python -m metrics_pipeline_tests.support.github_stub --port P --data repos.json`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from metrics_pipeline.local_services.process import ServerProcess, free_port, start_server
+from metrics_pipeline.demo.local_servers.process import ServerProcess, free_port, start_server
 
 # Fault kinds for `fail_next`: what the next request gets instead of its answer.
 FAULTS = ("primary", "secondary403", "secondary429", "502", "503")
@@ -246,7 +246,7 @@ def _commit_json(base: str, repo: StubRepo, commit: StubCommit) -> dict:
 def start_github_stub(data_path: Path, log_path: Path, port: int | None = None) -> ServerProcess:
     """The stub as its own process (for the demo), serving `data_path`; stop it with `.stop()`."""
     port = port or free_port()
-    command = [sys.executable, "-m", "metrics_pipeline.local_services.github_stub", "--port", str(port), "--data", str(data_path)]
+    command = [sys.executable, "-m", "metrics_pipeline_tests.support.github_stub", "--port", str(port), "--data", str(data_path)]
     return start_server(command, port, log_path)
 
 

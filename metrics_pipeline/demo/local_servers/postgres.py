@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from metrics_pipeline.local_services.process import free_port, wait_for_port
+from metrics_pipeline.demo.local_servers.process import free_port, wait_for_port
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 OS_USER = "postgres"

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from metrics_pipeline.local_services.process import ServerProcess, free_port, start_server
+from metrics_pipeline.demo.local_servers.process import ServerProcess, free_port, start_server
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 LOCAL_REGION = "us-east-1"
