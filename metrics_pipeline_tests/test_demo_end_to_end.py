@@ -139,7 +139,7 @@ def test_every_sink_item_and_row_equals_an_independent_recount(demo, dynamodb_en
         SINK_ASSETS,
         resources={**scenario.resources(), "dynamodb": dynamodb, "postgres": PostgresResource(dsn=postgres_database)},
         instance=scenario.instance,
-        run_config={"ops": {"dynamodb_github_activity": {"config": {"as_of_date": "2025-01-20"}}}},
+        run_config={"ops": {"dynamodb__github_activity": {"config": {"as_of_date": "2025-01-20"}}}},
     )
     assert run.success
 

@@ -191,6 +191,7 @@ class GithubActivitySinkConfig(dg.Config):
 
 
 @dg.asset(
+    key=["dynamodb", "install_activity"],
     deps=[dg.AssetKey("daily_installs"), dg.AssetKey("monthly_installs"), dg.AssetKey("total_installs")],
     group_name="sinks",
     kinds={"dynamodb"},
@@ -204,6 +205,7 @@ def dynamodb_install_activity(warehouse: DuckDBWarehouse, dynamodb: DynamoDBReso
 
 
 @dg.asset(
+    key=["dynamodb", "github_activity"],
     deps=[dg.AssetKey("monthly_commits"), dg.AssetKey("total_commits"), dg.AssetKey("latest_commits")],
     group_name="sinks",
     kinds={"dynamodb"},

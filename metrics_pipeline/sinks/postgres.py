@@ -152,14 +152,16 @@ _ASSET_ARGS = dict(group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=W
                    automation_condition=ROLLUP_AUTOMATION)
 
 
-@dg.asset(deps=[dg.AssetKey("daily_installs"), dg.AssetKey("monthly_installs"), dg.AssetKey("total_installs")],
+@dg.asset(key=["postgres", "install_activity"],
+          deps=[dg.AssetKey("daily_installs"), dg.AssetKey("monthly_installs"), dg.AssetKey("total_installs")],
           **_ASSET_ARGS)
 def postgres_install_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """install_activity in Postgres: every DAY, MONTH and TOTAL install count."""
     return dg.MaterializeResult(metadata=publish(INSTALL_ACTIVITY, warehouse, postgres))
 
 
-@dg.asset(deps=[dg.AssetKey("monthly_commits"), dg.AssetKey("total_commits"), dg.AssetKey("latest_commits")],
+@dg.asset(key=["postgres", "github_activity"],
+          deps=[dg.AssetKey("monthly_commits"), dg.AssetKey("total_commits"), dg.AssetKey("latest_commits")],
           **_ASSET_ARGS)
 def postgres_github_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """github_activity in Postgres: every MONTH (full history), TOTAL and LATEST commit figure."""

@@ -41,12 +41,12 @@ def materialize(warehouse, dynamodb, as_of=AS_OF) -> dict[str, dict]:
     result = dg.materialize(
         [dynamodb_install_activity, dynamodb_github_activity],
         resources={"warehouse": warehouse, "dynamodb": dynamodb},
-        run_config={"ops": {"dynamodb_github_activity": {"config": {"as_of_date": as_of.isoformat()}}}},
+        run_config={"ops": {"dynamodb__github_activity": {"config": {"as_of_date": as_of.isoformat()}}}},
     )
     assert result.success
     return {
         name: {k: v.value for k, v in result.asset_materializations_for_node(name)[0].metadata.items()}
-        for name in ("dynamodb_install_activity", "dynamodb_github_activity")
+        for name in ("dynamodb__install_activity", "dynamodb__github_activity")
     }
 
 
@@ -70,9 +70,9 @@ def test_items_equal_rollups_and_hub_reads_work(warehouse, dynamodb):
     assert github[("napari-foo", "MONTH:202401:Org/Napari-Foo")]["expiry"] == 1740787200  # 2025-03-01
     assert github[("napari-foo", "LATEST:Org/Napari-Foo")]["timestamp"] == 1740916800500
 
-    assert metadata["dynamodb_install_activity"]["written"] == len(installs)
-    assert metadata["dynamodb_github_activity"]["written"] == len(github)
-    assert metadata["dynamodb_github_activity"]["month_window_start"] == "2024-01-01"
+    assert metadata["dynamodb__install_activity"]["written"] == len(installs)
+    assert metadata["dynamodb__github_activity"]["written"] == len(github)
+    assert metadata["dynamodb__github_activity"]["month_window_start"] == "2024-01-01"
 
     client, installs_table = dynamodb.client(), dynamodb.table_name("install-activity")
     github_table = dynamodb.table_name("github-activity")
@@ -113,7 +113,7 @@ def test_rerun_writes_nothing_and_changes_are_exact(warehouse, dynamodb):
     write_rollups(warehouse, rollups)
     materialize(warehouse, dynamodb)
     again = materialize(warehouse, dynamodb)
-    for name in ("dynamodb_install_activity", "dynamodb_github_activity"):
+    for name in ("dynamodb__install_activity", "dynamodb__github_activity"):
         assert (again[name]["written"], again[name]["deleted"], again[name]["batch_requests"]) == (0, 0, 0)
         assert again[name]["unchanged"] == again[name]["desired_items"] > 0
 
@@ -126,8 +126,8 @@ def test_rerun_writes_nothing_and_changes_are_exact(warehouse, dynamodb):
     write_rollups(warehouse, rollups)
     later = date(2025, 4, 2)  # the window moves: 2024-01 leaves, nothing else changes
     changed = materialize(warehouse, dynamodb, as_of=later)
-    assert (changed["dynamodb_install_activity"]["written"], changed["dynamodb_install_activity"]["deleted"]) == (2, 3)
-    assert (changed["dynamodb_github_activity"]["written"], changed["dynamodb_github_activity"]["deleted"]) == (0, 2)
+    assert (changed["dynamodb__install_activity"]["written"], changed["dynamodb__install_activity"]["deleted"]) == (2, 3)
+    assert (changed["dynamodb__github_activity"]["written"], changed["dynamodb__github_activity"]["deleted"]) == (0, 2)
     assert scan_table(dynamodb, "install-activity", "type_timestamp") == expected_install_items(rollups)
     assert scan_table(dynamodb, "github-activity", "type_identifier") == expected_github_items(rollups, later)
 
@@ -157,8 +157,8 @@ def test_ensure_tables_is_idempotent_and_sets_gsi_and_ttl(dynamodb):
 
 
 def test_assets_declare_kinds_and_rollup_deps():
-    assert dynamodb_install_activity.specs_by_key[dg.AssetKey("dynamodb_install_activity")].kinds == {"dynamodb"}
-    deps = {dep.asset_key for dep in dynamodb_github_activity.specs_by_key[dg.AssetKey("dynamodb_github_activity")].deps}
+    assert dynamodb_install_activity.specs_by_key[dg.AssetKey(["dynamodb", "install_activity"])].kinds == {"dynamodb"}
+    deps = {dep.asset_key for dep in dynamodb_github_activity.specs_by_key[dg.AssetKey(["dynamodb", "github_activity"])].deps}
     assert deps == {dg.AssetKey("monthly_commits"), dg.AssetKey("total_commits"), dg.AssetKey("latest_commits")}
 
 

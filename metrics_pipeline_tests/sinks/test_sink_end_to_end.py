@@ -44,7 +44,7 @@ def test_raw_files_to_hub_reads(scenario, dynamodb_endpoint, dynamodb_stack, pos
 
     dynamodb = DynamoDBResource(stack=dynamodb_stack, endpoint_url=dynamodb_endpoint)
     resources = {**scenario.resources(), "dynamodb": dynamodb, "postgres": PostgresResource(dsn=postgres_database)}
-    run_config = {"ops": {"dynamodb_github_activity": {"config": {"as_of_date": "2024-03-15"}}}}
+    run_config = {"ops": {"dynamodb__github_activity": {"config": {"as_of_date": "2024-03-15"}}}}
     first = dg.materialize(SINK_ASSETS, resources=resources, instance=scenario.instance, run_config=run_config)
     assert first.success
 

@@ -32,7 +32,7 @@ def materialize(warehouse, dsn) -> dict[str, dict]:
     assert result.success
     return {
         name: {k: v.value for k, v in result.asset_materializations_for_node(name)[0].metadata.items()}
-        for name in ("postgres_install_activity", "postgres_github_activity")
+        for name in ("postgres__install_activity", "postgres__github_activity")
     }
 
 
@@ -52,8 +52,8 @@ def test_rows_equal_rollups_with_full_history(warehouse, postgres_database):
     assert installs == expected_install_rows(rollups)
     assert github == expected_github_rows(rollups)
     assert ("napari-foo", "Org/Napari-Foo", "MONTH", date(2023, 12, 1), 2, None) in github  # no window in SQL
-    assert metadata["postgres_install_activity"]["written"] == len(installs)
-    assert metadata["postgres_github_activity"]["written"] == len(github)
+    assert metadata["postgres__install_activity"]["written"] == len(installs)
+    assert metadata["postgres__github_activity"]["written"] == len(github)
     with psycopg.connect(postgres_database) as connection:
         (total,) = connection.execute(
             "SELECT install_count FROM install_activity WHERE plugin_name = %s AND granularity = 'TOTAL'", ["napari-foo"]
@@ -80,8 +80,8 @@ def test_rerun_writes_zero_rows_and_changes_are_exact(warehouse, postgres_databa
     del rollups.monthly_commits[("napari-foo", "Org/Napari-Foo", date(2023, 12, 1))]
     write_rollups(warehouse, rollups)
     changed = materialize(warehouse, postgres_database)
-    assert (changed["postgres_install_activity"]["written"], changed["postgres_install_activity"]["deleted"]) == (1, 1)
-    assert (changed["postgres_github_activity"]["written"], changed["postgres_github_activity"]["deleted"]) == (1, 1)
+    assert (changed["postgres__install_activity"]["written"], changed["postgres__install_activity"]["deleted"]) == (1, 1)
+    assert (changed["postgres__github_activity"]["written"], changed["postgres__github_activity"]["deleted"]) == (1, 1)
     assert read_rows(postgres_database) == (expected_install_rows(rollups), expected_github_rows(rollups))
 
 
