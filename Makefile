@@ -1,12 +1,16 @@
-# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-PYTHON ?= python3
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`. Everything runs in the
+# project's own virtual environment (.venv), installed from requirements.lock by scripts/setup.sh.
+VENV ?= $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
+export VIRTUAL_ENV := $(VENV)
 export METRICS_HOME ?= $(CURDIR)/.metrics
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo test dev bench
+.PHONY: setup demo test dev lock screenshots bench
 
 setup:
-	@PYTHON=$(PYTHON) bash scripts/setup.sh
+	@VENV=$(VENV) bash scripts/setup.sh
 	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## The main job on the embedded default: demo data -> DuckDB -> local sinks, then a summary.
@@ -20,6 +24,14 @@ test: setup
 ## The UI on http://127.0.0.1:3000 over the demo's data (run `make demo` first).
 dev: setup
 	$(PYTHON) -m metrics_pipeline.demo.dev -h 127.0.0.1 -p 3000
+
+## Refresh requirements.lock after changing dependencies in pyproject.toml (then commit it).
+lock:
+	@VENV=$(VENV) bash scripts/lock.sh
+
+## Regenerate docs/screenshots/*.png from a running UI over the demo (headless Chromium).
+screenshots: setup
+	bash scripts/screenshots.sh
 
 ## Benchmarks (not part of CI); figures go to docs/benchmarks.md.
 bench: setup

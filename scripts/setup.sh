@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# Installs everything the demo and the tests need on a fresh Debian machine (idempotent).
+# Installs everything the demo and the tests need on a fresh Debian machine (idempotent): Debian
+# packages, then the project's own virtual environment (.venv) with exactly the versions in
+# requirements.lock. Re-installs whenever requirements.lock or pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
+BASE_PYTHON=${BASE_PYTHON:-python3}
+VENV=${VENV:-.venv}
+LOCK=requirements.lock
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+apt_install() {  # apt_install PACKAGE...: Debian packages, quietly, without prompts
+  echo "setup: installing Debian package(s) $*"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
 
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  echo "setup: installing PostgreSQL server binaries (Debian package postgresql)"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  apt_install postgresql  # PostgreSQL server binaries for the local sink and the tests
 fi
 
-stamp=.metrics/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+# Debian's python3 refuses pip outside a venv (PEP 668); venv + ensurepip come with python3-venv.
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$BASE_PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then apt_install python3-venv; fi
+  echo "setup: creating the virtual environment $VENV ($("$BASE_PYTHON" --version))"
+  "$BASE_PYTHON" -m venv "$VENV"
+fi
+
+stamp="$VENV/.installed-$(cat "$LOCK" pyproject.toml | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-  echo "setup: pip install -e '.[dev]'"
-  "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[dev]'
-  mkdir -p .metrics && rm -f .metrics/.installed-* && touch "$stamp"
+  uv_version=$(sed -n 's/^uv==\([^ ]*\).*/\1/p' "$LOCK")
+  echo "setup: installing $LOCK into $VENV (uv $uv_version)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==$uv_version"
+  # sync: exactly the locked set (hash-checked), nothing else; then the project itself.
+  "$VENV/bin/uv" pip sync -q --python "$VENV/bin/python" --require-hashes "$LOCK"
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps -e .
+  if ! "$VENV/bin/uv" pip check -q --python "$VENV/bin/python"; then
+    echo "setup: $LOCK does not satisfy pyproject.toml; run \`make lock\` and commit $LOCK" >&2
+    exit 1
+  fi
+  rm -f "$VENV"/.installed-* && touch "$stamp"
 fi
