@@ -8,6 +8,8 @@ BASE_PYTHON=${BASE_PYTHON:-python3}
 VENV=${VENV:-.venv}
 LOCK=requirements.lock
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+# uv trusts the system's certificate store where there is one (as pip and apt do; e.g. a proxy's CA).
+[ ! -s /etc/ssl/certs/ca-certificates.crt ] || export UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1}
 
 apt_install() {  # apt_install PACKAGE...: Debian packages, quietly, without prompts
   echo "setup: installing Debian package(s) $*"
