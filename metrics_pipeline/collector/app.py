@@ -1,0 +1,168 @@
+"""The collector's HTTP API (Starlette): POST /events, POST /events/{type}, /healthz, /metrics.
+
+202 means the events are fsync'd in the local spool; nothing here needs the warehouse or Postgres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+from pydantic_core import to_json
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from metrics_pipeline.collector.auth import Authenticator, Unauthorized, authenticator_from
+from metrics_pipeline.collector.counters import Counters
+from metrics_pipeline.collector.schemas import InvalidEvents, parse_batch, parse_single, to_records
+from metrics_pipeline.collector.segments import day_of
+from metrics_pipeline.collector.settings import CollectorSettings
+from metrics_pipeline.collector.spool import GroupCommitSpool, SegmentWriter, recover_orphans
+
+log = logging.getLogger("metrics_pipeline.collector")
+JSON = "application/json"
+UNAUTHORIZED = Response(b'{"error":"unauthorized"}', 401, {"WWW-Authenticate": "Bearer"}, media_type=JSON)
+FORBIDDEN = Response(b'{"error":"forbidden"}', 403, media_type=JSON)
+TOO_LARGE = Response(b'{"error":"request too large"}', 413, media_type=JSON)
+UNAVAILABLE = Response(b'{"error":"spool unavailable"}', 503, media_type=JSON)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Collector:
+    """Per-process state: settings, authenticator, spool, counters and the optional shipper."""
+
+    def __init__(self, settings: CollectorSettings, auth: Authenticator):
+        self.settings, self.auth = settings, auth
+        self.max_future = timedelta(seconds=settings.max_future_seconds)
+        self.counters = Counters(settings.spool)
+        self.spool = GroupCommitSpool(
+            SegmentWriter(settings.spool, settings.writer_id, settings.segment_bytes, settings.segment_seconds),
+            on_sealed=lambda path: self.counters.add("metrics_collector_segments_sealed_total"),
+        )
+        self.shipper = None
+        if settings.s3_bucket:
+            from metrics_pipeline.collector.shipping import S3Shipper
+
+            self.shipper = S3Shipper(settings.spool, settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint_url)
+
+    def reject(self, reason: str, response: Response) -> Response:
+        self.counters.add("metrics_collector_requests_rejected_total", reason=reason)
+        return response
+
+    async def ticker(self) -> None:
+        """Once a second: seal by age, adopt killed writers' segments, ship, publish counters."""
+        loop, tick = asyncio.get_running_loop(), 0
+        while True:
+            await asyncio.sleep(min(1.0, self.settings.segment_seconds / 2))
+            tick += 1
+            try:
+                await self.spool.seal_if_due()
+                if tick % 10 == 0:
+                    for _ in await loop.run_in_executor(None, recover_orphans, self.settings.spool):
+                        self.counters.add("metrics_collector_segments_sealed_total")
+                if self.shipper is not None:
+                    shipped, failed = await loop.run_in_executor(None, self.shipper.ship)
+                    self.counters.add("metrics_collector_segments_shipped_total", shipped)
+                    self.counters.add("metrics_collector_ship_failures_total", failed)
+                self.counters.publish()
+            except Exception:  # keep ticking; the next tick retries
+                log.exception("collector housekeeping failed")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _ingest(request: Request, event_type: str | None) -> Response:
+    collector: Collector = request.app.state.collector
+    try:
+        product = collector.auth.product_for(request.headers.get("authorization"))
+        body = await _body(request, collector.settings.max_request_bytes)
+        events = parse_batch(body) if event_type is None else parse_single(event_type, body)
+        if any(event.product is not None and event.product != product for event in events):
+            return collector.reject("forbidden", FORBIDDEN)
+        records = to_records(events, product, datetime.now(timezone.utc), collector.max_future)
+    except Unauthorized:
+        return collector.reject("unauthorized", UNAUTHORIZED)
+    except _TooLarge:
+        return collector.reject("too_large", TOO_LARGE)
+    except InvalidEvents as invalid:
+        collector.counters.add("metrics_collector_requests_rejected_total", reason="invalid")
+        return Response(to_json({"error": "invalid events", "errors": invalid.errors}), 422, media_type=JSON)
+    days = Counter(day_of(record["time_us"]) for record in records)
+    try:
+        written = await collector.spool.append(to_json(records), len(records), days)
+    except OSError:
+        log.exception("spool append failed")
+        return collector.reject("spool_error", UNAVAILABLE)
+    counters = collector.counters
+    counters.add("metrics_collector_requests_accepted_total")
+    counters.add("metrics_collector_events_accepted_total", len(records))
+    counters.add("metrics_collector_spooled_bytes_total", written)
+    return Response(b'{"accepted":%d}' % len(records), 202, media_type=JSON)
+
+
+async def post_events(request: Request) -> Response:
+    return await _ingest(request, None)
+
+
+async def post_event(request: Request) -> Response:
+    return await _ingest(request, request.path_params["event_type"])
+
+
+async def healthz(request: Request) -> Response:
+    healthy = request.app.state.collector.spool.healthy
+    return Response(b'{"status":"ok"}' if healthy else b'{"status":"spool failing"}', 200 if healthy else 503,
+                    media_type=JSON)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.collector.counters.render(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(settings: CollectorSettings | None = None, auth: Authenticator | None = None) -> Starlette:
+    """The ASGI app; settings and authentication come from the environment unless given."""
+    import os
+
+    settings = settings or CollectorSettings.from_env()
+    auth = auth or authenticator_from(os.environ)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        collector = Collector(settings, auth)
+        recover_orphans(settings.spool)
+        app.state.collector = collector
+        ticker = asyncio.get_running_loop().create_task(collector.ticker())
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            await collector.spool.close()
+            collector.counters.publish()
+
+    return Starlette(
+        routes=[
+            Route("/events", post_events, methods=["POST"]),
+            Route("/events/{event_type}", post_event, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
