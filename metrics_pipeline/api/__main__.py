@@ -1,0 +1,31 @@
+"""`python -m metrics_pipeline.api --host 127.0.0.1 --port 8000`: serve the read API with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import uvicorn
+
+from metrics_pipeline.api.app import create_app
+from metrics_pipeline.api.settings import ApiSettingsError, settings_from_env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m metrics_pipeline.api", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_env(os.environ)
+    except ApiSettingsError as error:
+        print(f"metrics_pipeline.api: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The FastAPI app: the hub's metrics endpoint (+ data_status), its two halves, export and /healthz."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import date
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from packaging.utils import canonicalize_name
+
+from metrics_pipeline.api import timeline
+from metrics_pipeline.api.backends import make_backend
+from metrics_pipeline.api.backends.base import BackendUnavailable, ExportUnavailable, MetricsBackend
+from metrics_pipeline.api.export_route import add_export_route
+from metrics_pipeline.api.settings import ApiSettings
+
+MAX_NAME_LENGTH = 200
+LIMIT_DOC = "Months in each timeline, ending with last month (default 12; non-numeric or negative: 0)."
+PLUGIN_DOC = "Plugin name in any spelling: matched after PEP 503 normalization."
+
+
+class BadRequest(ValueError):
+    """Answered 400 with this message."""
+
+
+def create_app(
+    settings: ApiSettings,
+    backend: MetricsBackend | None = None,
+    export_backend: MetricsBackend | None = None,
+    today: Callable[[], date] | None = None,
+) -> FastAPI:
+    """Build the app over one backend; `today` (default: settings, else the UTC date) is injectable."""
+    backend = backend or make_backend(settings.backend, settings)
+    if export_backend is None and settings.export_backend:
+        export_backend = backend if settings.export_backend == settings.backend else make_backend(settings.export_backend, settings)
+    today = today or settings.today_fn()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        backend.close()
+        if export_backend is not None and export_backend is not backend:
+            export_backend.close()
+
+    app = FastAPI(
+        title="metrics_pipeline read API",
+        description="Plugin install and commit metrics in the hub's shape, with data freshness, and bulk export.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_: Request, error: BadRequest):
+        return JSONResponse({"detail": str(error)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in error.errors())
+        return JSONResponse({"detail": problems}, status_code=400)
+
+    @app.exception_handler(BackendUnavailable)
+    async def unavailable(_: Request, error: BackendUnavailable):
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(ExportUnavailable)
+    async def no_export(_: Request, error: ExportUnavailable):
+        return JSONResponse({"detail": str(error)}, status_code=501)
+
+    def answer(plugin: str, limit: str | None, installs: bool, commits: bool) -> JSONResponse:
+        if len(plugin) > MAX_NAME_LENGTH:
+            raise BadRequest(f"plugin name is longer than {MAX_NAME_LENGTH} characters")
+        try:
+            months = timeline.parse_limit(limit)
+        except timeline.BadLimit as error:
+            raise BadRequest(str(error)) from None
+        day = today()
+        query = timeline.plugin_query(canonicalize_name(plugin), months, day, installs, commits)
+        facts = backend.read_plugin(query)
+        body = {}
+        if installs:
+            body["usage"] = timeline.usage(query, facts)
+        if commits:
+            body["maintenance"] = timeline.maintenance(query, facts)
+        body["data_status"] = timeline.data_status(query, facts, day, settings.stale_after_days)
+        return JSONResponse(body, headers={"X-Backend-Calls": str(facts.backend_calls)})
+
+    @app.get("/metrics/{plugin}", summary="A plugin's install and commit metrics, as the hub reads them")
+    def metrics(plugin: str = Path(description=PLUGIN_DOC), limit: str | None = Query(None, description=LIMIT_DOC)):
+        """`usage` and `maintenance` exactly as the hub's API returns them, plus `data_status`:
+        each source's last complete day (UTC) and whether it is stale."""
+        return answer(plugin, limit, installs=True, commits=True)
+
+    @app.get("/metrics/{plugin}/installs", summary="Only the `usage` half (installs)")
+    def installs(plugin: str = Path(description=PLUGIN_DOC), limit: str | None = Query(None, description=LIMIT_DOC)):
+        return answer(plugin, limit, installs=True, commits=False)
+
+    @app.get("/metrics/{plugin}/commits", summary="Only the `maintenance` half (commits)")
+    def commits(plugin: str = Path(description=PLUGIN_DOC), limit: str | None = Query(None, description=LIMIT_DOC)):
+        return answer(plugin, limit, installs=False, commits=True)
+
+    @app.get("/healthz", summary="Liveness plus a cheap backend check")
+    def healthz():
+        backend.ping()
+        return {"status": "ok", "backend": backend.name,
+                "export_backend": export_backend.name if export_backend else None}
+
+    add_export_route(app, export_backend, BadRequest)
+    return app

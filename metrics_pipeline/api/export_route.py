@@ -1,0 +1,122 @@
+"""GET /export/{dataset}: validated filters and paging, CSV or JSON streamed in chunks, Link + count headers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator
+from datetime import date, datetime
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from packaging.utils import canonicalize_name
+
+from metrics_pipeline.api.backends.base import ExportUnavailable, MetricsBackend
+from metrics_pipeline.api.export import DATASETS, PAGE_SIZE_MAX, ExportRequest
+
+CHUNK_ROWS = 200
+FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+def _value(value):
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # naive UTC from both SQL backends
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _positive(text: str, name: str, bad) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise bad(f"{name}={text!r} is not an integer") from None
+    if value < 1:
+        raise bad(f"{name}={value} must be at least 1")
+    return value
+
+
+def _day(text: str | None, name: str, bad) -> date | None:
+    if text is None:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise bad(f"{name}={text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _chunks(columns: tuple[str, ...], rows: list[tuple], fmt: str) -> Iterator[bytes]:
+    if fmt == "csv":
+        for first in range(0, max(len(rows), 1), CHUNK_ROWS):
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            if first == 0:
+                writer.writerow(columns)
+            writer.writerows([_value(v) for v in row] for row in rows[first:first + CHUNK_ROWS])
+            yield buffer.getvalue().encode()
+        return
+    yield b"["
+    for first in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows[first:first + CHUNK_ROWS]
+        text = ",".join(json.dumps(dict(zip(columns, map(_value, row), strict=True))) for row in chunk)
+        yield ((b"," if first else b"") + text.encode())
+    yield b"]"
+
+
+def add_export_route(app: FastAPI, backend: MetricsBackend | None, bad) -> None:
+    names = ", ".join(DATASETS)
+
+    @app.get("/export/{dataset}", summary="Bulk export of one dataset, paged, as CSV or JSON")
+    def export(
+        request: Request,
+        dataset: str = Path(description=f"One of: {names}."),
+        format: str = Query("csv", description="csv or json."),
+        plugin: str | None = Query(None, description="Only this plugin (any spelling; PEP 503-normalized)."),
+        start: str | None = Query(None, description="First day or month start to include (YYYY-MM-DD)."),
+        stop: str | None = Query(None, description="Last day or month start to include (YYYY-MM-DD)."),
+        page: str = Query("1", description="1-based page number."),
+        rows_per_page: str = Query(str(PAGE_SIZE_MAX), description=f"1..{PAGE_SIZE_MAX}."),
+    ):
+        """Rows ordered by plugin (, repo), then date. `X-Total-Count` gives the row count, `Link` the
+        first/prev/next/last pages. Datasets are a fixed list; filters are bound values."""
+        if dataset not in DATASETS:
+            raise HTTPException(404, f"unknown dataset {dataset!r}: choose one of {names}")
+        if format not in FORMATS:
+            raise bad(f"format={format!r}: choose csv or json")
+        chosen = DATASETS[dataset]
+        first_day, last_day = _day(start, "start", bad), _day(stop, "stop", bad)
+        if chosen.date_column is None and (first_day or last_day):
+            raise bad(f"dataset {dataset} has no dates: start/stop do not apply")
+        if first_day and last_day and first_day > last_day:
+            raise bad(f"start={start} is after stop={stop}")
+        page_number, size = _positive(page, "page", bad), _positive(rows_per_page, "rows_per_page", bad)
+        if size > PAGE_SIZE_MAX:
+            raise bad(f"rows_per_page={size} is above the maximum of {PAGE_SIZE_MAX}")
+        if backend is None:
+            raise ExportUnavailable(
+                "export reads Postgres or the DuckDB warehouse (DynamoDB is read by key only): "
+                "set METRICS_API_EXPORT_BACKEND=postgres or duckdb"
+            )
+        wanted = ExportRequest(chosen, canonicalize_name(plugin) if plugin else None, first_day, last_day)
+        result = backend.export_page(wanted, (page_number - 1) * size, size)
+        last_page = max(1, math.ceil(result.total_rows / size))
+        if page_number > last_page:
+            raise bad(f"page={page_number} is beyond the last page ({last_page}) of {result.total_rows} rows "
+                      f"at rows_per_page={size}")
+        links = {"first": 1, "last": last_page}
+        if page_number > 1:
+            links["prev"] = page_number - 1
+        if page_number < last_page:
+            links["next"] = page_number + 1
+        headers = {
+            "X-Total-Count": str(result.total_rows),
+            "Link": ", ".join(f'<{request.url.include_query_params(page=n)}>; rel="{rel}"' for rel, n in links.items()),
+            "X-Backend-Calls": str(result.backend_calls),
+        }
+        if format == "csv":
+            headers["Content-Disposition"] = f'attachment; filename="{dataset}-page{page_number}.csv"'
+        return StreamingResponse(_chunks(chosen.columns, result.rows, format), media_type=FORMATS[format], headers=headers)
