@@ -1,0 +1,1 @@
+"""Application events: sealed collector segments landed exactly once, daily partitions, rollups, sinks."""

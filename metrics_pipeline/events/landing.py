@@ -1,0 +1,99 @@
+"""Lands sealed segments in the warehouse exactly once: events, idempotency keys and the segment's
+name go in together, in one transaction per segment."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import duckdb
+import pyarrow as pa
+
+from metrics_pipeline.collector.segments import read_sealed
+from metrics_pipeline.events.segment_sources import SegmentRef, SegmentSource
+from metrics_pipeline.resources.warehouse import transaction
+
+BYTES_TYPES = ("storage", "traffic")
+
+_STAGED = pa.schema([
+    ("ordinal", pa.int64()), ("event_id", pa.string()), ("event_time", pa.timestamp("us")),
+    ("received_at", pa.timestamp("us")), ("product", pa.string()), ("event_type", pa.string()),
+    ("user_id", pa.string()), ("session_id", pa.string()), ("idempotency_key", pa.string()),
+    ("bytes", pa.int64()), ("response_ms", pa.float64()), ("properties", pa.string()),
+])
+
+# The first copy of a (product, idempotency_key) ever landed wins; later copies are kept, marked.
+_MARK = """
+    CREATE OR REPLACE TEMP TABLE landing_events AS
+    SELECT s.event_id, CAST(s.event_time AS DATE), s.event_time, s.received_at, s.product, s.event_type,
+           s.user_id, s.session_id, s.idempotency_key, s.bytes, s.response_ms, s.properties,
+           s.idempotency_key IS NOT NULL AND (
+               k.event_id IS NOT NULL
+               OR row_number() OVER (PARTITION BY s.product, s.idempotency_key ORDER BY s.received_at, s.ordinal) > 1
+           ) AS is_duplicate
+    FROM staged_events s
+    LEFT JOIN event_idempotency_keys k ON k.product = s.product AND k.idempotency_key = s.idempotency_key
+"""
+_INSERT_KEYS = """
+    INSERT INTO event_idempotency_keys
+    SELECT product, idempotency_key, event_id FROM landing_events WHERE idempotency_key IS NOT NULL AND NOT is_duplicate
+"""
+
+
+@dataclass
+class Landed:
+    segments: int = 0
+    events: int = 0
+    duplicates: int = 0
+    already_landed: int = 0
+    days: set = field(default_factory=set)
+
+
+def _staged(segment: SegmentRef, events: list[dict]) -> pa.Table:
+    columns = {name: [] for name in _STAGED.names}
+    for ordinal, event in enumerate(events):
+        props = event["properties"]
+        columns["ordinal"].append(ordinal)
+        columns["event_id"].append(f"{segment.name}/{ordinal}")
+        columns["event_time"].append(event["time_us"])
+        columns["received_at"].append(event["received_us"])
+        for key in ("product", "user_id", "session_id", "idempotency_key"):
+            columns[key].append(event[key])
+        columns["event_type"].append(event["type"])
+        columns["bytes"].append(props.get("bytes") if event["type"] in BYTES_TYPES else None)
+        columns["response_ms"].append(props.get("response_ms") if event["type"] == "health" else None)
+        columns["properties"].append(json.dumps(props, separators=(",", ":"), sort_keys=True))
+    return pa.table(columns, schema=_STAGED)
+
+
+def land_segments(con: duckdb.DuckDBPyConnection, source: SegmentSource, segments: list[SegmentRef]) -> Landed:
+    """Land each segment not landed before; a segment already in event_segments_landed is skipped."""
+    landed = Landed()
+    for segment in sorted(set(segments)):
+        if con.execute("SELECT 1 FROM event_segments_landed WHERE segment = ?", [segment.name]).fetchall():
+            landed.already_landed += 1
+            continue
+        events, seal = read_sealed(source.read(segment), segment.name)
+        con.register("staged_events", _staged(segment, events))
+        try:
+            with transaction(con):
+                if con.execute("SELECT 1 FROM event_segments_landed WHERE segment = ?", [segment.name]).fetchall():
+                    landed.already_landed += 1
+                    continue
+                con.execute(_MARK)
+                con.execute("INSERT INTO event_log SELECT * FROM landing_events")
+                con.execute(_INSERT_KEYS)
+                duplicates = con.execute("SELECT count(*) FILTER (is_duplicate) FROM landing_events").fetchall()[0][0]
+                con.execute("DROP TABLE landing_events")
+                con.execute(
+                    "INSERT INTO event_segments_landed VALUES (?, ?, ?, ?)",
+                    [segment.name, datetime.now(timezone.utc).replace(tzinfo=None), len(events), duplicates],
+                )
+        finally:
+            con.unregister("staged_events")
+        landed.segments += 1
+        landed.events += len(events)
+        landed.duplicates += duplicates
+        landed.days |= set(seal.days)
+    return landed

@@ -1,0 +1,93 @@
+"""Fan-out of events: Postgres (raw 90 days, rollups forever) and InfluxDB, one asset each, so a failing
+sink never blocks the other; each is idempotent per partition (delete the window, insert)."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION, window_dates, window_metadata
+from metrics_pipeline.events.assets import EVENT_DAILY, GROUP, daily_events, monthly_events, raw_events
+from metrics_pipeline.events.influxdb import InfluxDBResource, line
+from metrics_pipeline.partitions import MONTHLY
+from metrics_pipeline.resources.postgres import PostgresResource
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.sinks.postgres_schema import apply_migrations
+
+RAW_RETENTION_DAYS = 90
+INFLUX_MEASUREMENT = "events_daily"
+# A sink whose server is down (restarting, failing over) gets a few spaced attempts in the same run.
+SINK_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+_RAW_COLUMNS = ("event_id, event_day, event_time, product, event_type, user_id, session_id, idempotency_key, "
+                "bytes, response_ms, properties")
+_DAILY_COLUMNS = ("event_day, product, event_type, events, distinct_users, bytes, response_ms_p50, response_ms_p95")
+_MONTHLY_COLUMNS = "month_start, product, event_type, events, distinct_users, bytes"
+_SINK = dict(group_name=GROUP, owners=OWNERS, pool=WAREHOUSE_POOL, retry_policy=SINK_RETRY)
+
+
+def _rows(warehouse: DuckDBWarehouse, sql: str, params: list) -> list[tuple]:
+    with warehouse.connect() as con:
+        return con.execute(sql, params).fetchall()
+
+
+def _copy(cursor, table: str, columns: str, rows: list[tuple]) -> None:
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@dg.asset(key=["postgres", "events"], partitions_def=EVENT_DAILY, deps=[raw_events, daily_events],
+          kinds={"postgres"}, backfill_policy=dg.BackfillPolicy.single_run(), **_SINK)
+def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
+    """events_raw (last 90 days) and events_daily in Postgres for the partition's days."""
+    start, end = window_dates(context)
+    keep_from = datetime.now(timezone.utc).date() - timedelta(days=RAW_RETENTION_DAYS)
+    raw = _rows(warehouse, f"SELECT {_RAW_COLUMNS} FROM raw_events WHERE event_day >= ? AND event_day < ? "
+                "AND event_day >= ?", [start, end, keep_from])
+    daily = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
+                  [start, end])
+    with postgres.connect() as connection:
+        apply_migrations(connection)
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM events_raw WHERE (event_day >= %s AND event_day < %s) OR event_day < %s",
+                           [start, end, keep_from])
+            expired = cursor.rowcount
+            _copy(cursor, "events_raw", _RAW_COLUMNS, [row[:-1] + (json.loads(row[-1]),) for row in raw])
+            cursor.execute("DELETE FROM events_daily WHERE event_day >= %s AND event_day < %s", [start, end])
+            _copy(cursor, "events_daily", _DAILY_COLUMNS, daily)
+    return dg.MaterializeResult(metadata=window_metadata(start, end, len(daily)) | {
+        "raw_events_written": len(raw), "raw_rows_deleted_or_replaced": expired, "raw_kept_from": keep_from.isoformat(),
+    })
+
+
+@dg.asset(key=["postgres", "events_monthly"], partitions_def=MONTHLY, deps=[monthly_events], kinds={"postgres"},
+          automation_condition=ROLLUP_AUTOMATION, **_SINK)
+def postgres_events_monthly(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
+    """events_monthly in Postgres for the partition's month."""
+    start, end = window_dates(context)
+    rows = _rows(warehouse, f"SELECT {_MONTHLY_COLUMNS} FROM monthly_events WHERE month_start >= ? AND month_start < ?",
+                 [start, end])
+    with postgres.connect() as connection:
+        apply_migrations(connection)
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM events_monthly WHERE month_start >= %s AND month_start < %s", [start, end])
+            _copy(cursor, "events_monthly", _MONTHLY_COLUMNS, rows)
+    return dg.MaterializeResult(metadata=window_metadata(start, end, len(rows)))
+
+
+@dg.asset(key=["influxdb", INFLUX_MEASUREMENT], partitions_def=EVENT_DAILY, deps=[daily_events], kinds={"influxdb"},
+          backfill_policy=dg.BackfillPolicy.single_run(), **_SINK)
+def influxdb_daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, influxdb: InfluxDBResource):
+    """Daily rollups as InfluxDB points (tags product, type; time = the UTC day's midnight)."""
+    start, end = window_dates(context)
+    rows = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
+                 [start, end])
+    lines = [
+        line(INFLUX_MEASUREMENT, {"product": product, "type": event_type},
+             {"events": events, "users": users, "bytes": bytes_, "response_ms_p50": p50, "response_ms_p95": p95},
+             datetime.combine(day, datetime.min.time()))
+        for day, product, event_type, events, users, bytes_, p50, p95 in rows
+    ]
+    influxdb.replace_window(INFLUX_MEASUREMENT, datetime.combine(start, datetime.min.time()),
+                            datetime.combine(end, datetime.min.time()), lines)
+    return dg.MaterializeResult(metadata=window_metadata(start, end, len(lines)))
