@@ -15,12 +15,19 @@ from botocore.exceptions import ClientError
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
-from metrics_pipeline.sinks.postgres_schema import apply_migrations
 
 SOURCES = ("installs", "commits")
 STATUS_TABLE = "pipeline-status"  # DynamoDB: {stack}-pipeline-status, key `source`
 # The newest day whose raw partition landed, per source (the late-data sensor's fingerprints).
 LAST_COMPLETE_DAYS_SQL = "SELECT source, max(day) FROM source_fingerprints GROUP BY source"
+# Created by the publisher itself (not a sinks migration), so the sinks' schema history is untouched.
+CREATE_SQL = """
+CREATE TABLE IF NOT EXISTS pipeline_status (
+    source            text        PRIMARY KEY CHECK (source IN ('installs', 'commits')),
+    last_complete_day date,
+    recorded_at       timestamptz NOT NULL DEFAULT now()
+)
+"""
 UPSERT_SQL = """
 INSERT INTO pipeline_status (source, last_complete_day, recorded_at) VALUES (%s, %s, now())
 ON CONFLICT (source) DO UPDATE SET last_complete_day = excluded.last_complete_day, recorded_at = excluded.recorded_at
@@ -62,10 +69,10 @@ def publish_status_dynamodb(dynamodb: DynamoDBResource, days: dict[str, date | N
 
 
 def publish_status_postgres(postgres: PostgresResource, days: dict[str, date | None]) -> int:
-    """Upsert `pipeline_status` (migration 0090) in one transaction; returns rows changed."""
+    """Upsert `pipeline_status` in one transaction; returns rows changed."""
     with postgres.connect() as connection:
-        apply_migrations(connection)
         with connection.transaction():
+            connection.execute(CREATE_SQL)
             return sum(connection.execute(UPSERT_SQL, [s, days.get(s)]).rowcount for s in SOURCES)
 
 
