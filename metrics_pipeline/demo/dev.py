@@ -1,5 +1,7 @@
 """`dagster dev` over the demo's settings, with local sink servers where no endpoints are set.
 
+The local servers are new each time, so before the UI starts the sinks are re-published into them
+from the warehouse (a publish_job run): the sinks hold what the UI shows as materialized.
 Usage: python -m metrics_pipeline.demo.dev [dagster dev arguments...]
 """
 
@@ -11,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from metrics_pipeline.demo.run import DEFAULT_START, demo_environment
 from metrics_pipeline.demo.local_servers import local_sink_servers
+from metrics_pipeline.demo.run import demo_environment, demo_window, saved_start
 
 
 def _restore_default_signals() -> None:
@@ -21,13 +23,28 @@ def _restore_default_signals() -> None:
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
+def republish() -> None:
+    """Fill this session's fresh sink servers from the warehouse, recorded as a publish_job run."""
+    import dagster as dg
+
+    from metrics_pipeline.definitions import defs
+    from metrics_pipeline.demo.progress import Stages
+
+    print("re-publishing the sinks into this session's local servers", flush=True)
+    with dg.DagsterInstance.get() as instance:
+        Stages(total=1).run(defs(), "publish_job", instance)
+
+
 def main(argv: list[str]) -> int:
     home = Path(os.environ.get("METRICS_HOME", ".metrics")).resolve()
-    for key, value in demo_environment(home, DEFAULT_START).items():
+    start = saved_start(home) or demo_window()[0].isoformat()
+    for key, value in demo_environment(home, start).items():
         os.environ.setdefault(key, value)
     with local_sink_servers(os.environ) as started:
         if started:
             print(f"local sink servers on 127.0.0.1 for {', '.join(started)}", flush=True)
+            if Path(os.environ["METRICS_WAREHOUSE_PATH"]).exists() and os.environ.get("DAGSTER_HOME"):
+                republish()
         dev = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", *argv], preexec_fn=_restore_default_signals)
 
         def stop(signum, _frame):

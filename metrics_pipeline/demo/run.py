@@ -1,7 +1,8 @@
 """The main job on the embedded default: demo data, DuckDB, local sink servers, then a summary.
 
-Usage: python -m metrics_pipeline.demo.run [--start 2024-01-01] [--end 2024-03-31]
-With METRICS_DOWNLOADS_DIR / METRICS_COMMITS_DIR / METRICS_REGISTRY_CSV set, it runs on those files.
+Usage: python -m metrics_pipeline.demo.run [--days 400] [--end YYYY-MM-DD] [--start YYYY-MM-DD]
+Demo data ends yesterday (UTC) by default. With METRICS_DOWNLOADS_DIR / METRICS_COMMITS_DIR /
+METRICS_REGISTRY_CSV set, it runs on those files instead.
 """
 
 from __future__ import annotations
@@ -9,11 +10,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-DEFAULT_START, DEFAULT_END = "2024-01-01", "2024-03-31"
+DEFAULT_DAYS = 400
+DEMO_PLUGINS, DEMO_UNTRACKED = 150, 60  # keeps `make demo` near a minute on two cores
 SOURCE_SETTINGS = ("METRICS_DOWNLOADS_DIR", "METRICS_COMMITS_DIR", "METRICS_REGISTRY_CSV")
+SETTINGS_FILE = "demo/settings.env"  # under METRICS_HOME: the demo's window, for make dev / demo_env.sh
+
+
+def demo_window(days: int = DEFAULT_DAYS, today: date | None = None) -> tuple[date, date]:
+    """`days` UTC days ending yesterday: the newest partition the schedule would run is covered."""
+    end = (today or datetime.now(UTC).date()) - timedelta(days=1)
+    return end - timedelta(days=days - 1), end
 
 
 def demo_environment(home: Path, start: str) -> dict[str, str]:
@@ -28,14 +38,13 @@ def demo_environment(home: Path, start: str) -> dict[str, str]:
     }
 
 
-def _run_job(defs, name: str, instance, first: str | None = None, last: str | None = None) -> None:
-    from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-
-    tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last} if first else {}
-    result = defs.resolve_job_def(name).execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-    if not result.success:
-        raise SystemExit(f"{name} failed; see the log above")
-    print(f"{name}: ok" + (f" ({first} .. {last})" if first else ""))
+def saved_start(home: Path) -> str | None:
+    """METRICS_START_DATE of the last `make demo` under `home` (None before the first)."""
+    path = home / SETTINGS_FILE
+    if not path.exists():
+        return None
+    settings = dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
+    return settings.get("METRICS_START_DATE")
 
 
 def print_summary(warehouse_path: str, end: date) -> None:
@@ -54,49 +63,76 @@ def print_summary(warehouse_path: str, end: date) -> None:
         (plugins, installs), = con.execute("SELECT count(*), sum(install_count) FROM total_installs").fetchall()
         (repos, commits), = con.execute("SELECT count(*), sum(commit_count) FROM total_commits").fetchall()
         (latest,), = con.execute("SELECT max(latest_commit_at) FROM latest_commits").fetchall()
-    print(f"\n{'plugin':40} {'total':>9} {'last 30d':>9}")
+        (first_day, last_day), = con.execute("SELECT min(download_day), max(download_day) FROM daily_installs").fetchall()
+    print(f"\nTop plugins by installs ({first_day} .. {last_day}, UTC days):")
+    print(f"  {'plugin':40} {'total':>10} {'last 30 d':>10}")
     for name, total, recent in top:
-        print(f"{name:40} {total:>9} {recent:>9}")
-    print(f"\n{plugins} plugins with installs, {installs} installs in all; {commits} commits in {repos} repos, latest {latest}")
+        print(f"  {name:40} {total:>10,} {recent:>10,}")
+    print(f"\n{plugins} plugins with installs, {installs or 0:,} installs in all; "
+          f"{commits or 0:,} commits in {repos} repos, latest {latest}")
+
+
+def _generate(home: Path, start: date, end: date) -> None:
+    from metrics_pipeline.demo.generate import generate
+
+    started = time.monotonic()
+    summary = generate(home / "demo", start, end, plugins=DEMO_PLUGINS, untracked=DEMO_UNTRACKED)
+    print(f"demo data {start} .. {end} ({(end - start).days + 1} days): {summary.plugins} plugins, "
+          f"{summary.download_rows:,} download rows, {summary.commit_rows:,} commit rows "
+          f"({time.monotonic() - started:.1f} s)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
+    default_start, default_end = demo_window()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--start", default=DEFAULT_START)
-    parser.add_argument("--end", default=DEFAULT_END)
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days of demo data, ending --end")
+    parser.add_argument("--end", type=date.fromisoformat, default=default_end, help="last UTC day (default: yesterday)")
+    parser.add_argument("--start", type=date.fromisoformat, help="first UTC day (default: --days before --end)")
     parser.add_argument("--home", default=os.environ.get("METRICS_HOME", ".metrics"), help="where demo data and the warehouse go")
     args = parser.parse_args(argv)
+    start = args.start or args.end - timedelta(days=args.days - 1)
     home = Path(args.home).resolve()
     own_data = [name for name in SOURCE_SETTINGS if os.environ.get(name)]
-    for key, value in demo_environment(home, args.start).items():
+    for key, value in demo_environment(home, start.isoformat()).items():
         os.environ.setdefault(key, value)
 
     if own_data:  # the caller points at real files: run on those, generate nothing
         print(f"using your data ({', '.join(own_data)}); no demo data generated")
     else:
-        from metrics_pipeline.demo.generate import generate
-
-        summary = generate(home / "demo", date.fromisoformat(args.start), date.fromisoformat(args.end))
-        print(f"demo data: {summary}")
+        _generate(home, start, args.end)
+        (home / SETTINGS_FILE).write_text(f"METRICS_START_DATE={os.environ['METRICS_START_DATE']}\n")
 
     import dagster as dg
 
     from metrics_pipeline.demo.local_servers import local_sink_servers
+    from metrics_pipeline.demo.progress import Stages
+    from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
+    started = time.monotonic()
     # Sink endpoints must be known before the definitions are built: start local servers first.
-    with local_sink_servers(os.environ) as started:
-        if started:
-            print(f"local sink servers on 127.0.0.1 for {', '.join(started)}")
+    with local_sink_servers(os.environ) as servers:
+        if servers:
+            print(f"local sink servers on 127.0.0.1 for {', '.join(servers)} (stopped at exit)", flush=True)
         from metrics_pipeline.definitions import defs
 
         definitions = defs()
+        first, last = start.isoformat(), args.end.isoformat()
+        months = (first[:8] + "01", last[:8] + "01")
+        stages = Stages(total=4)
         with dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral() as instance:
-            _run_job(definitions, "daily_metrics_job", instance, args.start, args.end)
-            _run_job(definitions, "monthly_rollups_job", instance, args.start[:8] + "01", args.end[:8] + "01")
-            _run_job(definitions, "totals_job", instance)
-            _run_job(definitions, "publish_job", instance)
-        print_summary(os.environ["METRICS_WAREHOUSE_PATH"], date.fromisoformat(args.end))
-    return 0
+            stages.run(definitions, "daily_metrics_job", instance,
+                       {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last}, f"{first} .. {last}")
+            stages.run(definitions, "monthly_rollups_job", instance,
+                       {PARTITION_RANGE_START_TAG: months[0], PARTITION_RANGE_END_TAG: months[1]},
+                       f"{months[0][:7]} .. {months[1][:7]}")
+            stages.run(definitions, "totals_job", instance)
+            stages.run(definitions, "publish_job", instance)
+        print_summary(os.environ["METRICS_WAREHOUSE_PATH"], args.end)
+    checks = f"{stages.passed} checks passed" + (f", {len(stages.failed)} FAILED: {', '.join(stages.failed)}" if stages.failed else "")
+    print(f"{checks}; pipeline {time.monotonic() - started:.0f} s. Warehouse: {os.environ['METRICS_WAREHOUSE_PATH']}")
+    if os.environ.get("DAGSTER_HOME"):
+        print("See the runs, assets and partitions in the UI: make dev  (http://127.0.0.1:3000)")
+    return 1 if any("(ERROR)" in failed for failed in stages.failed) else 0
 
 
 if __name__ == "__main__":
