@@ -1,8 +1,10 @@
 """A local server speaking GitHub's REST shapes for repos and commits, with scripted faults.
 
 Serves `GET /repos/{owner}/{repo}` and `GET /repos/{owner}/{repo}/commits` (committer-date
-`since`/`until`, `per_page`/`page` with `Link` headers), rate-limit headers on every reply,
-404 for gone repos, 301 for renamed ones, and a queue of faults for the next requests.
+`since`/`until`, `per_page`/`page` with `Link` headers), the community routes of
+`github_stub_community` (issues, pulls, timelines, org members), rate-limit headers on every
+reply (a 304 costs none), an ETag on every 200 (`If-None-Match` -> 304), 404 for gone repos,
+301 for renamed ones, and a queue of faults for the next requests.
 Run in a thread (`GitHubStub().start()`) or as
 `python -m metrics_pipeline_tests.support.github_stub --port P --data repos.json`.
 """
@@ -10,6 +12,7 @@ Run in a thread (`GitHubStub().start()`) or as
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import threading
@@ -23,6 +26,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from metrics_pipeline.demo.local_servers.process import ServerProcess, free_port, start_server
+from metrics_pipeline_tests.support.github_stub_community import CommunityScripting, route_org, route_repo
 
 # Fault kinds for `fail_next`: what the next request gets instead of its answer.
 FAULTS = ("primary", "secondary403", "secondary429", "502", "503")
@@ -51,15 +55,20 @@ class StubRepo:
     commits: list[StubCommit] = field(default_factory=list)
     gone: bool = False
     moved_to: str | None = None
+    items: dict = field(default_factory=dict)  # number -> github_stub_community.StubItem
 
 
-class GitHubStub:
-    """In-memory repos behind a ThreadingHTTPServer on 127.0.0.1; `requests` records each path served."""
+class GitHubStub(CommunityScripting):
+    """In-memory repos behind a ThreadingHTTPServer on 127.0.0.1; `requests` records each path served,
+    `statuses` each (path, status) answered, `rate_used` the requests that counted against the limit."""
 
     def __init__(self, token: str | None = None, retry_after: int = 1, reset_in: int = 1):
         self.token, self.retry_after, self.reset_in = token, retry_after, reset_in
         self.repos: dict[str, StubRepo] = {}
         self.requests: list[str] = []
+        self.statuses: list[tuple[str, int]] = []
+        self.members: dict[str, list[str]] = {}  # lower(org) -> public member logins
+        self.rate_used = 0
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -76,7 +85,7 @@ class GitHubStub:
     def rename(self, old: str, new: str) -> None:
         """`old` answers 301 to `new`, which keeps the commits."""
         stub = self.repos.pop(old.lower(), StubRepo(old))
-        self.repos[new.lower()] = StubRepo(new, stub.commits)
+        self.repos[new.lower()] = StubRepo(new, stub.commits, items=stub.items)
         self.repos[old.lower()] = StubRepo(old, moved_to=new)
 
     def remove(self, repo: str) -> None:
@@ -112,15 +121,23 @@ class GitHubStub:
 
     def load(self, data: dict) -> None:
         """`{"repos": {"owner/name": {"commits": [{sha, author_date, committer_date?, message?,
-        author_id?}], "gone": bool, "moved_to": "owner/new"}}}`."""
+        author_id?}], "issues": [{number, author, created, pr?, events: [{kind, login, at}]}],
+        "gone": bool, "moved_to": "owner/new"}}, "orgs": {"org": ["login", ...]}}`."""
         for name, spec in data.get("repos", {}).items():
             self.add_repo(name)
             for commit in spec.get("commits", []):
                 self.add_commit(name, **commit)
+            for issue in spec.get("issues", []):
+                events = issue.pop("events", [])
+                self.add_issue(name, **issue)
+                for event in events:
+                    self.event(name, issue["number"], **event)
             if spec.get("moved_to"):
                 self.rename(name, spec["moved_to"])
             if spec.get("gone"):
                 self.remove(name)
+        for org, logins in data.get("orgs", {}).items():
+            self.set_members(org, logins)
 
 
 def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
@@ -138,6 +155,8 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
             if fault:
                 return self._fault(fault)
             parts = url.path.strip("/").split("/")
+            if len(parts) == 3 and parts[0] == "orgs" and parts[2] == "public_members":
+                return self._reply(*route_org(stub.base_url, stub.members, parts[1], parse_qs(url.query), url.path))
             if len(parts) < 3 or parts[0] != "repos":
                 return self._reply(404, {"message": "Not Found"})
             repo = stub.repos.get(f"{parts[1]}/{parts[2]}".lower())
@@ -152,6 +171,9 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
                 return self._reply(200, _repo_json(stub.base_url, repo))
             if len(parts) == 4 and parts[3] == "commits":
                 return self._commits(repo, parse_qs(url.query))
+            routed = route_repo(stub.base_url, repo, parts[3:], parse_qs(url.query), url.path)
+            if routed is not None:
+                return self._reply(*routed)
             return self._reply(404, {"message": "Not Found"})
 
         def _commits(self, repo: StubRepo, query: dict) -> None:
@@ -192,14 +214,23 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, status: int, body, headers: dict | None = None) -> None:
             payload = json.dumps(body).encode()
+            etag = f'W/"{hashlib.sha1(payload).hexdigest()}"'
+            if status == 200 and self.headers.get("If-None-Match") == etag:
+                status, payload = 304, b""  # GitHub: a conditional hit costs no rate limit
+            with stub._lock:
+                stub.statuses.append((self.path, status))
+                stub.rate_used += status != 304
+                remaining = max(0, 5000 - stub.rate_used)
             headers = {
                 "X-RateLimit-Limit": "5000",
-                "X-RateLimit-Remaining": "4999",
+                "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": str(int(time.time()) + 3600),
+                **({"ETag": etag} if status in (200, 304) else {}),
                 **(headers or {}),
             }
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            if status != 304:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
             for name, value in headers.items():
                 self.send_header(name, value)
