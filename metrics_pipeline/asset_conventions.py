@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import date
 
 import dagster as dg
@@ -20,6 +21,10 @@ ROLLUP_AUTOMATION = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("rollup when inputs change")
 
+# The opening balance is built once when missing; afterwards the late-data sensor re-runs it
+# when rows before the first partition arrive, change or vanish.
+OPENING_AUTOMATION = dg.AutomationCondition.on_missing().with_label("build the opening balance once")
+
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -35,17 +40,20 @@ def warehouse_asset(
 ):
     """`dg.asset` for a table in the DuckDB warehouse: shared pool, kinds, owners, column schema;
     partitioned ones backfill a whole range in one run."""
-    return dg.asset(
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
-        deps=deps,
-        automation_condition=automation_condition,
-        pool=WAREHOUSE_POOL,
-        kinds=set(kinds),
-        group_name=group_name,
-        owners=OWNERS,
-        metadata={"dagster/column_schema": column_schema(*columns)},
-    )
+    with warnings.catch_warnings():
+        # Single-run backfills are beta in Dagster 1.13 and the only way to land a range in one run.
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+        return dg.asset(
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
+            deps=deps,
+            automation_condition=automation_condition,
+            pool=WAREHOUSE_POOL,
+            kinds=set(kinds),
+            group_name=group_name,
+            owners=OWNERS,
+            metadata={"dagster/column_schema": column_schema(*columns)},
+        )
 
 
 def column_schema(*columns: tuple[str, str, str]) -> dg.TableSchema:
@@ -56,6 +64,19 @@ def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The run's partition window as UTC dates [start, end): one day, one month or a whole range."""
     window = context.partition_time_window
     return window.start.date(), window.end.date()
+
+
+def opening_metadata(batch, first_day: date) -> dict:
+    """Where source rows before the first partition went: counted per month, never per day."""
+    days = [f.day for f in batch.fingerprints]
+    return {
+        "first_partition_day": first_day.isoformat(),
+        "source_rows_before_first_partition": sum(f.source_rows for f in batch.fingerprints),
+        "days_before_first_partition": len(days),
+        "earliest_day": min(days).isoformat() if days else "",
+        "went_to": "MONTH and TOTAL values (opening balance); no DAY items",
+        "quarantine_reasons": dict(batch.quarantined),
+    }
 
 
 def window_metadata(start: date, end: date, rows: int) -> dict:

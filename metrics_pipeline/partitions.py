@@ -20,9 +20,11 @@ def partitions_start_date() -> str:
     return value
 
 
+FIRST_DAY = date.fromisoformat(partitions_start_date())  # source rows before it form the opening balance
+
 # Partition definitions must exist when the code location loads, so the start date is read
 # here, once; nothing else is configured at import time.
-DAILY = dg.DailyPartitionsDefinition(start_date=partitions_start_date(), timezone="UTC", end_offset=0)
+DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone="UTC", end_offset=0)
 MONTHLY = dg.MonthlyPartitionsDefinition(
-    start_date=partitions_start_date()[:8] + "01", timezone="UTC", end_offset=1
+    start_date=FIRST_DAY.replace(day=1).isoformat(), timezone="UTC", end_offset=1
 )

@@ -6,11 +6,10 @@ import dagster as dg
 
 from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from metrics_pipeline.automation.late_data import contiguous_ranges, find_late_days
-from metrics_pipeline.commits.assets import raw_commits
+from metrics_pipeline.commits.assets import opening_commits, raw_commits
 from metrics_pipeline.commits.sources import CommitsSource
-from metrics_pipeline.installs.assets import daily_installs, raw_installs
+from metrics_pipeline.installs.assets import daily_installs, opening_installs, raw_installs
 from metrics_pipeline.installs.sources import InstallsSource
-from metrics_pipeline.partitions import DAILY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, WarehouseBusyError
 
@@ -21,21 +20,22 @@ daily_metrics_job = dg.define_asset_job(
     "daily_metrics_job",
     # upstream(depth=1) adds a landing asset (e.g. github_commits) where the source has one
     selection=dg.AssetSelection.assets(*INSTALL_DAY_ASSETS, *COMMIT_DAY_ASSETS).upstream(depth=1),
-    partitions_def=DAILY,
     description="Land and roll up one or more UTC days; monthly and total rollups follow by automation.",
 )
 
 monthly_rollups_job = dg.define_asset_job(
     "monthly_rollups_job",
     selection=dg.AssetSelection.assets("monthly_installs", "monthly_commits"),
-    partitions_def=MONTHLY,
     description="Recompute monthly rollups for one or more months (automation normally does this).",
 )
 
 totals_job = dg.define_asset_job(
     "totals_job",
-    selection=dg.AssetSelection.assets("total_installs", "total_commits", "latest_commits"),
-    description="Recompute all-time totals and latest commits from the monthly rollups.",
+    selection=dg.AssetSelection.assets(
+        "opening_installs", "opening_commits", "total_installs", "total_commits", "latest_commits"
+    ),
+    description="Rebuild the opening balance (history before the first partition), then all-time totals "
+    "and latest commits (automation normally does this).",
 )
 
 publish_job = dg.define_asset_job(
@@ -62,7 +62,7 @@ rollup_automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def _range_requests(days, asset_keys, kind: str) -> list[dg.RunRequest]:
-    requests = []
+    requests: list[dg.RunRequest] = []
     for first, last in contiguous_ranges(days):
         start, end = first.isoformat(), last.isoformat()
         requests.append(
@@ -75,12 +75,17 @@ def _range_requests(days, asset_keys, kind: str) -> list[dg.RunRequest]:
     return requests
 
 
+def _opening_request(stale: bool, asset_key: dg.AssetKey, kind: str) -> list[dg.RunRequest]:
+    return [dg.RunRequest(run_key=f"late-{kind}-opening", asset_selection=[asset_key], tags={"metrics/reason": "late-data"})] if stale else []
+
+
 @dg.sensor(
     name="late_data_sensor",
-    target=dg.AssetSelection.assets(*INSTALL_DAY_ASSETS, *COMMIT_DAY_ASSETS),
+    target=dg.AssetSelection.assets(*INSTALL_DAY_ASSETS, *COMMIT_DAY_ASSETS, opening_installs, opening_commits),
     minimum_interval_seconds=600,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-materializes exactly the already-materialized days whose source rows changed.",
+    description="Re-materializes exactly the landed days (or the opening balance) whose source rows changed, "
+    "additions and removals alike.",
 )
 def late_data_sensor(
     context: dg.SensorEvaluationContext,
@@ -89,13 +94,20 @@ def late_data_sensor(
     registry: PluginRegistry,
     warehouse: DuckDBWarehouse,
 ):
+    landed = tuple(
+        context.instance.get_latest_materialization_event(key) is not None
+        for key in (opening_installs.key, opening_commits.key)
+    )
     try:
-        late = find_late_days(context.cursor, installs_source, commits_source, registry, warehouse)
+        late = find_late_days(context.cursor, installs_source, commits_source, registry, warehouse, landed)
     except WarehouseBusyError:
         return dg.SkipReason("warehouse busy with a run; will look again next tick")
-    requests = _range_requests(late.installs, INSTALL_DAY_ASSETS, "installs") + _range_requests(
-        late.commits, COMMIT_DAY_ASSETS, "commits"
-    )
+    requests = [
+        *_range_requests(late.installs.days, INSTALL_DAY_ASSETS, "installs"),
+        *_range_requests(late.commits.days, COMMIT_DAY_ASSETS, "commits"),
+        *_opening_request(late.installs.opening, opening_installs.key, "installs"),
+        *_opening_request(late.commits.opening, opening_commits.key, "commits"),
+    ]
     # Run keys repeat when the same days turn stale again; the cursor digest keeps them unique.
     digest = hashlib.sha1(late.cursor.encode()).hexdigest()[:10]
     requests = [request.with_replaced_attrs(run_key=f"{request.run_key}-{digest}") for request in requests]

@@ -1,12 +1,21 @@
 """Commits: raw landing per UTC author day, then monthly, total and latest rollups, all in SQL."""
 
+from datetime import date
+
 import dagster as dg
 import pyarrow as pa
 
-from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
+from metrics_pipeline.asset_conventions import (
+    OPENING_AUTOMATION,
+    ROLLUP_AUTOMATION,
+    opening_metadata,
+    warehouse_asset,
+    window_dates,
+    window_metadata,
+)
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.landing.fingerprints import record_fingerprints
-from metrics_pipeline.partitions import DAILY, MONTHLY
+from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
 
@@ -23,6 +32,13 @@ QUALIFY row_number() OVER (
     PARTITION BY r.plugin_name, r.repo, c.sha ORDER BY c.ingestion_time NULLS LAST, c.commit_author_date
 ) = 1
 """
+
+
+def _registry_repos(repos: list[tuple[str, str]]) -> pa.Table:
+    return pa.table(
+        {"plugin_name": [name for name, _ in repos], "repo": [repo for _, repo in repos]},
+        schema=pa.schema([("plugin_name", pa.string()), ("repo", pa.string())]),
+    )
 
 
 @warehouse_asset(
@@ -47,13 +63,9 @@ def raw_commits(
 ) -> dg.MaterializeResult:
     """Commits to registry repos authored on the partition's UTC days, one row per commit."""
     start, end = window_dates(context)
-    plugins = registry.load()
-    repos = plugins.plugin_repos
+    repos = registry.load().plugin_repos
     batch = commits_source.commits(start, end, sorted({repo for _, repo in repos}))
-    registry_repos = pa.table(
-        {"plugin_name": [name for name, _ in repos], "repo": [repo for _, repo in repos]},
-        schema=pa.schema([("plugin_name", pa.string()), ("repo", pa.string())]),
-    )
+    registry_repos = _registry_repos(repos)
     with warehouse.connect() as con, transaction(con):
         con.register("incoming", batch.rows)
         con.register("registry_repos", registry_repos)
@@ -106,7 +118,45 @@ def monthly_commits(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
 
 @warehouse_asset(
     group_name=GROUP,
-    deps=[monthly_commits],
+    automation_condition=OPENING_AUTOMATION,
+    columns=[
+        ("month_start", "date", "first day of the UTC calendar month"),
+        ("plugin_name", "varchar", "normalized plugin"),
+        ("repo", "varchar", "registry spelling"),
+        ("commit_count", "bigint", "distinct commits authored that month before the first partition"),
+        ("latest_commit_at", "timestamp", "newest such author date in the month (UTC)"),
+    ],
+)
+def opening_commits(
+    commits_source: CommitsSource, registry: PluginRegistry, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """Commits before the first daily partition, per month: history counts toward MONTH, TOTAL, LATEST."""
+    repos = registry.load().plugin_repos
+    batch = commits_source.commits_before(FIRST_DAY, sorted({repo for _, repo in repos}))
+    with warehouse.connect() as con, transaction(con):
+        con.register("incoming", batch.rows)
+        con.register("registry_repos", _registry_repos(repos))
+        con.execute("DELETE FROM opening_commits")
+        con.execute(
+            """
+            INSERT INTO opening_commits
+            SELECT c.month_start, r.plugin_name, r.repo, sum(c.commit_count), max(c.latest_commit_at)
+            FROM incoming c JOIN registry_repos r ON c.repo_key = lower(r.repo)
+            GROUP BY ALL
+            """
+        )
+        con.unregister("incoming")
+        con.unregister("registry_repos")
+        record_fingerprints(con, FINGERPRINT_SOURCE, date.min, FIRST_DAY, batch.fingerprints)
+        rows = con.execute("SELECT count(*), coalesce(sum(commit_count), 0) FROM opening_commits").fetchall()[0]
+    return dg.MaterializeResult(
+        metadata=opening_metadata(batch, FIRST_DAY) | {"months_by_repo": rows[0], "commits": int(rows[1])}
+    )
+
+
+@warehouse_asset(
+    group_name=GROUP,
+    deps=[monthly_commits, opening_commits],
     automation_condition=ROLLUP_AUTOMATION,
     columns=[
         ("plugin_name", "varchar", "normalized plugin"),
@@ -115,18 +165,18 @@ def monthly_commits(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
     ],
 )
 def total_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """TOTAL commits per plugin repo, summed from the monthly rollup."""
+    """TOTAL commits per plugin repo: every month, the opening balance's included."""
     with warehouse.connect() as con:
         rows = replace_table(
             con, "total_commits",
-            "SELECT plugin_name, repo, sum(commit_count)::BIGINT FROM monthly_commits GROUP BY ALL",
+            "SELECT plugin_name, repo, sum(commit_count)::BIGINT FROM commits_by_month GROUP BY ALL",
         )
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 
 @warehouse_asset(
     group_name=GROUP,
-    deps=[monthly_commits],
+    deps=[monthly_commits, opening_commits],
     automation_condition=ROLLUP_AUTOMATION,
     columns=[
         ("plugin_name", "varchar", "normalized plugin"),
@@ -135,10 +185,10 @@ def total_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     ],
 )
 def latest_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """LATEST commit time per plugin repo, from the monthly rollup's per-month maxima."""
+    """LATEST commit time per plugin repo, from every month's maxima (opening balance included)."""
     with warehouse.connect() as con:
         rows = replace_table(
             con, "latest_commits",
-            "SELECT plugin_name, repo, max(latest_commit_at) FROM monthly_commits GROUP BY ALL",
+            "SELECT plugin_name, repo, max(latest_commit_at) FROM commits_by_month GROUP BY ALL",
         )
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})

@@ -51,3 +51,25 @@ CREATE TABLE IF NOT EXISTS github_fetched_repos (
     repo_key        VARCHAR PRIMARY KEY,   -- lower(owner/name)
     full_history_at TIMESTAMP NOT NULL
 );
+
+-- The opening balance: commits authored before the first daily partition, per month and repo.
+CREATE TABLE IF NOT EXISTS opening_commits (
+    month_start      DATE      NOT NULL,
+    plugin_name      VARCHAR   NOT NULL,
+    repo             VARCHAR   NOT NULL,  -- the registry's spelling
+    commit_count     BIGINT    NOT NULL,
+    latest_commit_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (month_start, plugin_name, repo)
+);
+
+-- Every month's commits: the monthly rollup of the partitions plus the opening balance. MONTH
+-- items, TOTAL, LATEST and readers use this view.
+CREATE OR REPLACE VIEW commits_by_month AS
+SELECT month_start, plugin_name, repo, sum(commit_count)::BIGINT AS commit_count,
+       max(latest_commit_at) AS latest_commit_at
+FROM (
+    SELECT month_start, plugin_name, repo, commit_count, latest_commit_at FROM monthly_commits
+    UNION ALL
+    SELECT month_start, plugin_name, repo, commit_count, latest_commit_at FROM opening_commits
+)
+GROUP BY month_start, plugin_name, repo;

@@ -7,7 +7,7 @@ from datetime import date
 
 import pyarrow as pa
 
-from metrics_pipeline.commits.sources import COMMIT_COLUMNS, COMMIT_ROWS_SCHEMA, CommitsSource
+from metrics_pipeline.commits.sources import COMMIT_COLUMNS, COMMIT_ROWS_SCHEMA, OPENING_ROWS_SCHEMA, CommitsSource
 from metrics_pipeline.resources.snowflake import (
     SnowflakeConnection,
     checked_identifier,
@@ -15,7 +15,7 @@ from metrics_pipeline.resources.snowflake import (
     run_query,
     stage_names,
 )
-from metrics_pipeline.landing.batch import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
+from metrics_pipeline.landing.batch import Arrivals, DayFingerprint, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
 
 COMMITS_TABLE_SETTING = "METRICS_SNOWFLAKE_COMMITS_TABLE"
 
@@ -70,6 +70,47 @@ class SnowflakeCommitsSource(CommitsSource):
             fingerprints_for_window(start, end, {d: (int(n), naive_utc(t)) for d, n, t in found}),
             quarantined,
         )
+
+    def commits_before(self, before: date, repos: Sequence[str]) -> SourceBatch:
+        source, until = self._source(), [midnight(before)]
+        with self.snowflake.connect() as con:
+            stage_names(con, "metrics_wanted_repos", sorted({r.lower() for r in repos}))
+            counted = run_query(
+                con,
+                f"SELECT CAST(DATE_TRUNC('month', CAST(commit_author_date AS DATE)) AS DATE), LOWER(repo), "
+                f"COUNT(DISTINCT sha), MAX(commit_author_date) FROM {source} "
+                f"WHERE commit_author_date < ? AND sha IS NOT NULL AND {_WANTED} GROUP BY 1, 2 ORDER BY 1, 2",
+                until,
+            )
+            missing_sha = run_query(
+                con, f"SELECT COUNT(*) FROM {source} WHERE commit_author_date < ? AND sha IS NULL AND {_WANTED}", until
+            )[0][0]
+            found = run_query(
+                con,
+                f"SELECT CAST(commit_author_date AS DATE), COUNT(*), MAX(ingestion_time) FROM {source} "
+                "WHERE commit_author_date < ? GROUP BY 1 ORDER BY 1",
+                until,
+            )
+        rows = pa.table(
+            {
+                "month_start": [r[0] for r in counted],
+                "repo_key": [r[1] for r in counted],
+                "commit_count": [int(r[2]) for r in counted],
+                "latest_commit_at": [naive_utc(r[3]) for r in counted],
+            },
+            schema=OPENING_ROWS_SCHEMA,
+        )
+        quarantined = {"missing sha": int(missing_sha)} if missing_sha else {}
+        return SourceBatch(rows, [DayFingerprint(d, int(n), naive_utc(t)) for d, n, t in found], quarantined)
+
+    def day_counts(self) -> dict[date, int]:
+        with self.snowflake.connect() as con:
+            found = run_query(
+                con,
+                f"SELECT CAST(commit_author_date AS DATE), COUNT(*) FROM {self._source()} "
+                "WHERE commit_author_date IS NOT NULL GROUP BY 1",
+            )
+        return {day: int(n) for day, n in found}
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
         seen = ingestion_cursor(cursor)

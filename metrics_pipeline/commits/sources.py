@@ -10,16 +10,15 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from metrics_pipeline.landing.batch import Arrivals, DayFingerprint, SourceBatch, fingerprints_for_window, midnight
 from metrics_pipeline.landing.files import (
     DayRanges,
     FileCatalog,
     SourceFile,
+    file_arrivals,
     list_source_files,
-    mtime_cursor,
-    new_mtime_cursor,
     scratch_connection,
 )
-from metrics_pipeline.landing.batch import Arrivals, SourceBatch, fingerprints_for_window, midnight
 
 # Columns of SourceBatch.rows for commits: source rows whose repo matches a requested repo
 # case-insensitively, `repo` as the source spells it (the warehouse maps it to the registry's).
@@ -35,6 +34,16 @@ COMMIT_ROWS_SCHEMA = pa.schema(
 )
 COMMIT_COLUMNS = [f.name for f in COMMIT_ROWS_SCHEMA]
 
+# The opening balance: commits authored before the first partition, per month and lower(repo).
+OPENING_ROWS_SCHEMA = pa.schema(
+    [
+        ("month_start", pa.date32()),
+        ("repo_key", pa.string()),  # lower(owner/name)
+        ("commit_count", pa.int64()),  # distinct shas
+        ("latest_commit_at", pa.timestamp("us")),  # UTC
+    ]
+)
+
 
 class CommitsSource(dg.ConfigurableResource, ABC):
     """Commit rows for a window of author dates, filtered to the registry's repos in the source."""
@@ -43,6 +52,15 @@ class CommitsSource(dg.ConfigurableResource, ABC):
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
         """Commits authored (UTC) in [start, end) in `repos` (case-insensitive), as
         COMMIT_ROWS_SCHEMA, plus a fingerprint of every day in the window."""
+
+    @abstractmethod
+    def commits_before(self, before: date, repos: Sequence[str]) -> SourceBatch:
+        """Commits authored (UTC) before `before` in `repos`, per month and repo (OPENING_ROWS_SCHEMA),
+        plus a fingerprint of every such day that has rows: the history before the first partition."""
+
+    @abstractmethod
+    def day_counts(self) -> dict[date, int]:
+        """Source rows per UTC author day over all history, counted as fingerprints count them."""
 
     @abstractmethod
     def arrivals_since(self, cursor: str | None) -> Arrivals:
@@ -101,56 +119,90 @@ class FileCommitsSource(CommitsSource):
             ).fetchall()
         return {path: (first, last) for path, first, last in rows}
 
-    def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
-        files = FileCatalog("commits", self.directory).overlapping(self._files(), start, end, self._day_ranges)
+    def _in_window(self, start: date | None, end: date) -> duckdb.DuckDBPyConnection | None:
+        """A scratch connection holding `in_window`: the rows authored in [start, end) (None: no files)."""
+        files = FileCatalog("commits", self.directory).overlapping(self._files(), start or date.min, end, self._day_ranges)
         if not files:
+            return None
+        con = scratch_connection(files)
+        self._load(con, files)
+        after = "" if start is None else "commit_author_date >= $start AND"
+        con.execute(
+            f"CREATE TEMP TABLE in_window AS SELECT * FROM commit_rows WHERE {after} commit_author_date < $end",
+            {"end": midnight(end)} | ({} if start is None else {"start": midnight(start)}),
+        )
+        return con
+
+    _FINGERPRINTS = "SELECT CAST(commit_author_date AS DATE), count(*), max(arrived_at) FROM in_window GROUP BY 1 ORDER BY 1"
+    _MISSING_SHA = "SELECT count(*) FROM in_window WHERE sha IS NULL AND list_contains($repos, lower(repo))"
+
+    def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
+        con = self._in_window(start, end)
+        if con is None:
             return SourceBatch(COMMIT_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
-        window = {
-            "start": midnight(start),
-            "end": midnight(end),
-        }
-        with scratch_connection(files) as con:
-            self._load(con, files)
-            con.execute(
-                "CREATE TEMP TABLE in_window AS SELECT * FROM commit_rows "
-                "WHERE commit_author_date >= $start AND commit_author_date < $end",
-                window,
-            )
-            wanted = {"repos": [r.lower() for r in repos]}
+        wanted = {"repos": [r.lower() for r in repos]}
+        with con:
             rows = con.sql(
                 f"SELECT {', '.join(COMMIT_COLUMNS)} FROM in_window "
                 "WHERE sha IS NOT NULL AND list_contains($repos, lower(repo)) ORDER BY ALL",
                 params=wanted,
             ).to_arrow_table()
-            missing_sha = con.execute(
-                "SELECT count(*) FROM in_window WHERE sha IS NULL AND list_contains($repos, lower(repo))",
-                wanted,
-            ).fetchall()[0][0]
-            found = con.execute(
-                "SELECT CAST(commit_author_date AS DATE), count(*), max(arrived_at) FROM in_window GROUP BY 1"
-            ).fetchall()
-        quarantined = {"missing sha": missing_sha} if missing_sha else {}
+            missing_sha = con.execute(self._MISSING_SHA, wanted).fetchall()[0][0]
+            found = con.execute(self._FINGERPRINTS).fetchall()
         return SourceBatch(
             rows.cast(COMMIT_ROWS_SCHEMA),
             fingerprints_for_window(start, end, {d: (n, t) for d, n, t in found}),
-            quarantined,
+            {"missing sha": missing_sha} if missing_sha else {},
         )
 
-    def arrivals_since(self, cursor: str | None) -> Arrivals:
-        seen = mtime_cursor(cursor)
+    def commits_before(self, before: date, repos: Sequence[str]) -> SourceBatch:
+        con = self._in_window(None, before)
+        if con is None:
+            return SourceBatch(OPENING_ROWS_SCHEMA.empty_table(), [])
+        wanted = {"repos": [r.lower() for r in repos]}
+        with con:
+            rows = con.sql(
+                """
+                SELECT CAST(date_trunc('month', commit_author_date) AS DATE), lower(repo),
+                       count(DISTINCT sha)::BIGINT, max(commit_author_date)
+                FROM in_window WHERE sha IS NOT NULL AND list_contains($repos, lower(repo))
+                GROUP BY 1, 2 ORDER BY 1, 2
+                """,
+                params=wanted,
+            ).to_arrow_table()
+            missing_sha = con.execute(self._MISSING_SHA, wanted).fetchall()[0][0]
+            found = con.execute(self._FINGERPRINTS).fetchall()
+        return SourceBatch(
+            rows.rename_columns(OPENING_ROWS_SCHEMA.names).cast(OPENING_ROWS_SCHEMA),
+            [DayFingerprint(d, n, t) for d, n, t in found],
+            {"missing sha": missing_sha} if missing_sha else {},
+        )
+
+    def day_counts(self) -> dict[date, int]:
         files = self._files()
-        new = [f for f in files if f.mtime_ns > seen]
-        newest: dict = {}
-        if new:
-            with scratch_connection(new) as con:
-                self._load(con, new)
-                newest = dict(
-                    con.execute(
-                        "SELECT CAST(commit_author_date AS DATE), max(arrived_at) FROM commit_rows "
-                        "WHERE commit_author_date IS NOT NULL GROUP BY 1"
-                    ).fetchall()
-                )
-        return Arrivals(newest, new_mtime_cursor(files, seen))
+        if not files:
+            return {}
+        with scratch_connection(files) as con:
+            self._load(con, files)
+            return dict(
+                con.execute(
+                    "SELECT CAST(commit_author_date AS DATE), count(*) FROM commit_rows "
+                    "WHERE commit_author_date IS NOT NULL GROUP BY 1"
+                ).fetchall()
+            )
+
+    def _newest_by_day(self, files: list[SourceFile]) -> dict:
+        with scratch_connection(files) as con:
+            self._load(con, files)
+            return dict(
+                con.execute(
+                    "SELECT CAST(commit_author_date AS DATE), max(arrived_at) FROM commit_rows "
+                    "WHERE commit_author_date IS NOT NULL GROUP BY 1"
+                ).fetchall()
+            )
+
+    def arrivals_since(self, cursor: str | None) -> Arrivals:
+        return file_arrivals(self._files(), cursor, self._newest_by_day)
 
     def days_with_commits(self, repos: Sequence[str]) -> set[date]:
         files = self._files()

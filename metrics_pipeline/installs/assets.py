@@ -1,11 +1,20 @@
 """Installs: raw landing per UTC day, then daily, monthly and total rollups, all in SQL."""
 
+from datetime import date
+
 import dagster as dg
 
-from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
-from metrics_pipeline.landing.fingerprints import record_fingerprints
+from metrics_pipeline.asset_conventions import (
+    OPENING_AUTOMATION,
+    ROLLUP_AUTOMATION,
+    opening_metadata,
+    warehouse_asset,
+    window_dates,
+    window_metadata,
+)
 from metrics_pipeline.installs.sources import InstallsSource
-from metrics_pipeline.partitions import DAILY, MONTHLY
+from metrics_pipeline.landing.fingerprints import record_fingerprints
+from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
 
@@ -114,7 +123,34 @@ def monthly_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehou
 
 @warehouse_asset(
     group_name=GROUP,
-    deps=[monthly_installs],
+    automation_condition=OPENING_AUTOMATION,
+    columns=[
+        ("month_start", "date", "first day of the UTC calendar month"),
+        ("plugin_name", "varchar", "normalized plugin"),
+        ("install_count", "bigint", "installs that month on days before the first partition (> 0)"),
+    ],
+)
+def opening_installs(
+    installs_source: InstallsSource, registry: PluginRegistry, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """Installs before the first daily partition, per month: history counts toward MONTH and TOTAL."""
+    plugins = registry.load()
+    batch = installs_source.install_counts_before(FIRST_DAY, plugins.plugin_names)
+    with warehouse.connect() as con, transaction(con):
+        con.register("incoming", batch.rows)
+        con.execute("DELETE FROM opening_installs")
+        con.execute("INSERT INTO opening_installs SELECT month_start, plugin_name, install_count FROM incoming")
+        con.unregister("incoming")
+        record_fingerprints(con, FINGERPRINT_SOURCE, date.min, FIRST_DAY, batch.fingerprints)
+    installs = int(sum(batch.rows.column("install_count").to_pylist()))
+    return dg.MaterializeResult(
+        metadata=opening_metadata(batch, FIRST_DAY) | {"qualifying_installs": installs, "months": batch.rows.num_rows}
+    )
+
+
+@warehouse_asset(
+    group_name=GROUP,
+    deps=[monthly_installs, opening_installs],
     automation_condition=ROLLUP_AUTOMATION,
     columns=[
         ("plugin_name", "varchar", "normalized plugin"),
@@ -122,11 +158,11 @@ def monthly_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehou
     ],
 )
 def total_installs(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """TOTAL installs per plugin, summed from the monthly rollup."""
+    """TOTAL installs per plugin: every month, the opening balance's included."""
     with warehouse.connect() as con:
         rows = replace_table(
             con, "total_installs",
-            "SELECT plugin_name, sum(install_count)::BIGINT FROM monthly_installs GROUP BY plugin_name",
+            "SELECT plugin_name, sum(install_count)::BIGINT FROM installs_by_month GROUP BY plugin_name",
         )
         installs = con.execute("SELECT coalesce(sum(install_count), 0) FROM total_installs").fetchall()[0][0]
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "installs": int(installs)})

@@ -7,7 +7,7 @@ from datetime import date
 
 import pyarrow as pa
 
-from metrics_pipeline.installs.sources import INSTALL_ROWS_SCHEMA, InstallsSource
+from metrics_pipeline.installs.sources import INSTALL_ROWS_SCHEMA, OPENING_ROWS_SCHEMA, InstallsSource
 from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN
 from metrics_pipeline.resources.snowflake import (
     SnowflakeConnection,
@@ -16,7 +16,7 @@ from metrics_pipeline.resources.snowflake import (
     run_query,
     stage_names,
 )
-from metrics_pipeline.landing.batch import Arrivals, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
+from metrics_pipeline.landing.batch import Arrivals, DayFingerprint, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
 
 DOWNLOADS_VIEW_SETTING = "METRICS_SNOWFLAKE_DOWNLOADS_VIEW"
 
@@ -80,6 +80,45 @@ class SnowflakeInstallsSource(InstallsSource):
         )
         fingerprints = {d: (int(n), naive_utc(t)) for d, n, t in found}
         return SourceBatch(rows, fingerprints_for_window(start, end, fingerprints))
+
+    def install_counts_before(self, before: date, plugin_names: Sequence[str]) -> SourceBatch:
+        view, (qualifies, types) = self._view(), self._qualifies()
+        with self.snowflake.connect() as con:
+            stage_names(con, "metrics_wanted_plugins", sorted(set(plugin_names)))
+            counted = run_query(
+                con,
+                f"""
+                SELECT CAST(DATE_TRUNC('month', CAST(timestamp AS DATE)) AS DATE), {_PLUGIN}, COUNT(*)
+                FROM {view}
+                WHERE timestamp < ? AND {qualifies}
+                  AND {_PLUGIN} IN (SELECT name FROM metrics_wanted_plugins)
+                GROUP BY 1, 2
+                ORDER BY 1, 2
+                """,
+                [NORMALIZE_SQL_PATTERN, midnight(before), *types, NORMALIZE_SQL_PATTERN],
+            )
+            found = run_query(
+                con,
+                f"SELECT CAST(timestamp AS DATE), COUNT(*), MAX(ingestion_timestamp) FROM {view} "
+                "WHERE timestamp < ? GROUP BY 1 ORDER BY 1",
+                [midnight(before)],
+            )
+        rows = pa.table(
+            {
+                "month_start": [r[0] for r in counted],
+                "plugin_name": [r[1] for r in counted],
+                "install_count": [int(r[2]) for r in counted],
+            },
+            schema=OPENING_ROWS_SCHEMA,
+        )
+        return SourceBatch(rows, [DayFingerprint(d, int(n), naive_utc(t)) for d, n, t in found])
+
+    def day_counts(self) -> dict[date, int]:
+        with self.snowflake.connect() as con:
+            found = run_query(
+                con, f"SELECT CAST(timestamp AS DATE), COUNT(*) FROM {self._view()} WHERE timestamp IS NOT NULL GROUP BY 1"
+            )
+        return {day: int(n) for day, n in found}
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
         seen = ingestion_cursor(cursor)

@@ -10,16 +10,15 @@ import dagster as dg
 import pyarrow as pa
 
 from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN
+from metrics_pipeline.landing.batch import Arrivals, DayFingerprint, SourceBatch, fingerprints_for_window, midnight
 from metrics_pipeline.landing.files import (
     DayRanges,
     FileCatalog,
     SourceFile,
+    file_arrivals,
     list_source_files,
-    mtime_cursor,
-    new_mtime_cursor,
     scratch_connection,
 )
-from metrics_pipeline.landing.batch import Arrivals, SourceBatch, fingerprints_for_window, midnight
 
 # Columns of SourceBatch.rows for installs; one row per group of qualifying downloads.
 INSTALL_ROWS_SCHEMA = pa.schema(
@@ -32,6 +31,12 @@ INSTALL_ROWS_SCHEMA = pa.schema(
 )
 
 
+# Columns of the opening balance: qualifying downloads before the first partition, per month.
+OPENING_ROWS_SCHEMA = pa.schema(
+    [("month_start", pa.date32()), ("plugin_name", pa.string()), ("install_count", pa.int64())]
+)
+
+
 class InstallsSource(dg.ConfigurableResource, ABC):
     """Counts qualifying downloads per day inside the source's own engine; only aggregates leave it."""
 
@@ -39,6 +44,16 @@ class InstallsSource(dg.ConfigurableResource, ABC):
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
         """Qualifying downloads with UTC day in [start, end) for these (normalized) plugins,
         grouped as INSTALL_ROWS_SCHEMA, plus a fingerprint of every day in the window."""
+
+    @abstractmethod
+    def install_counts_before(self, before: date, plugin_names: Sequence[str]) -> SourceBatch:
+        """Qualifying downloads with UTC day before `before`, per month (OPENING_ROWS_SCHEMA), plus a
+        fingerprint of every such day that has rows: the history before the first partition."""
+
+    @abstractmethod
+    def day_counts(self) -> dict[date, int]:
+        """Source rows per UTC day over all history, counted as fingerprints count them: the daily
+        reconciliation that notices removals no arrival time shows."""
 
     @abstractmethod
     def arrivals_since(self, cursor: str | None) -> Arrivals:
@@ -88,19 +103,25 @@ class FileInstallsSource(InstallsSource):
     def _params(self, files: list[SourceFile]) -> dict:
         return {"files": [f.path for f in files], "installers": list(self.installers), "pattern": NORMALIZE_SQL_PATTERN}
 
-    def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
-        files = FileCatalog("downloads", self.directory).overlapping(self._files(), start, end, self._day_ranges)
+    _BY_DAY = "download_day, plugin_name, installer_name"
+    _BY_MONTH = "CAST(date_trunc('month', download_day) AS DATE) AS month_start, plugin_name"
+
+    def _counted(self, start: date | None, end: date, plugin_names: Sequence[str], groups: str) -> tuple[pa.Table, list]:
+        """Qualifying downloads in [start, end) counted per `groups` (_BY_DAY or _BY_MONTH), and
+        (day, source rows, newest arrival) for every day with rows."""
+        files = FileCatalog("downloads", self.directory).overlapping(self._files(), start or date.min, end, self._day_ranges)
         if not files:
-            return SourceBatch(INSTALL_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
+            return pa.table({}), []
+        after = "" if start is None else "AND timestamp >= $start"
+        bounds = {"end": midnight(end)} | ({} if start is None else {"start": midnight(start)})
         with scratch_connection(files) as con:
             con.execute(
-                f"CREATE TEMP TABLE window_rows AS {self._DOWNLOAD_ROWS} AND timestamp >= $start AND timestamp < $end",
-                self._params(files)
-                | {"start": midnight(start), "end": midnight(end)},
+                f"CREATE TEMP TABLE window_rows AS {self._DOWNLOAD_ROWS} {after} AND timestamp < $end",
+                self._params(files) | bounds,
             )
             rows = con.sql(
-                """
-                SELECT download_day, plugin_name, installer_name, count(*)::BIGINT AS download_count
+                f"""
+                SELECT {groups}, count(*)::BIGINT
                 FROM window_rows
                 WHERE countable AND list_contains($plugins, plugin_name)
                 GROUP BY ALL ORDER BY ALL
@@ -111,34 +132,59 @@ class FileInstallsSource(InstallsSource):
                 """
                 SELECT w.download_day, count(*), max(f.arrived_at)
                 FROM window_rows w JOIN source_files f USING (filename)
-                GROUP BY 1
+                GROUP BY 1 ORDER BY 1
                 """
             ).fetchall()
+        return rows, found
+
+    def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
+        rows, found = self._counted(start, end, plugin_names, self._BY_DAY)
+        if not found:
+            return SourceBatch(INSTALL_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
         return SourceBatch(
-            rows.cast(INSTALL_ROWS_SCHEMA),
+            rows.rename_columns(INSTALL_ROWS_SCHEMA.names).cast(INSTALL_ROWS_SCHEMA),
             fingerprints_for_window(start, end, {d: (n, t) for d, n, t in found}),
         )
 
-    def arrivals_since(self, cursor: str | None) -> Arrivals:
-        seen = mtime_cursor(cursor)
+    def install_counts_before(self, before: date, plugin_names: Sequence[str]) -> SourceBatch:
+        rows, found = self._counted(None, before, plugin_names, self._BY_MONTH)
+        if not found:
+            return SourceBatch(OPENING_ROWS_SCHEMA.empty_table(), [])
+        return SourceBatch(
+            rows.rename_columns(OPENING_ROWS_SCHEMA.names).cast(OPENING_ROWS_SCHEMA),
+            [DayFingerprint(d, n, t) for d, n, t in found],
+        )
+
+    def day_counts(self) -> dict[date, int]:
         files = self._files()
-        new = [f for f in files if f.mtime_ns > seen]
-        newest: dict = {}
-        if new:
-            with scratch_connection(new) as con:
-                newest = dict(
-                    con.execute(
-                        """
-                        SELECT CAST(d.timestamp AS DATE), max(f.arrived_at)
-                        FROM read_parquet($files, filename = true, union_by_name = true) d
-                        JOIN source_files f USING (filename)
-                        WHERE d.timestamp IS NOT NULL
-                        GROUP BY 1
-                        """,
-                        {"files": [f.path for f in new]},
-                    ).fetchall()
-                )
-        return Arrivals(newest, new_mtime_cursor(files, seen))
+        if not files:
+            return {}
+        with scratch_connection(files) as con:
+            return dict(
+                con.execute(
+                    "SELECT CAST(timestamp AS DATE), count(*) FROM read_parquet($files, union_by_name = true) "
+                    "WHERE timestamp IS NOT NULL GROUP BY 1",
+                    {"files": [f.path for f in files]},
+                ).fetchall()
+            )
+
+    def _newest_by_day(self, files: list[SourceFile]) -> dict:
+        with scratch_connection(files) as con:
+            return dict(
+                con.execute(
+                    """
+                    SELECT CAST(d.timestamp AS DATE), max(f.arrived_at)
+                    FROM read_parquet($files, filename = true, union_by_name = true) d
+                    JOIN source_files f USING (filename)
+                    WHERE d.timestamp IS NOT NULL
+                    GROUP BY 1
+                    """,
+                    {"files": [f.path for f in files]},
+                ).fetchall()
+            )
+
+    def arrivals_since(self, cursor: str | None) -> Arrivals:
+        return file_arrivals(self._files(), cursor, self._newest_by_day)
 
     def days_with_downloads(self, plugin_names: Sequence[str]) -> set[date]:
         files = self._files()

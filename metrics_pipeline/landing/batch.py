@@ -30,10 +30,15 @@ class SourceBatch:
 
 @dataclass
 class Arrivals:
-    """Days touched by source rows that arrived after a cursor, with the newest arrival per day."""
+    """Days touched by source rows that arrived after a cursor, with the newest arrival per day.
+
+    `reconcile` says rows may have been removed or replaced without a newer arrival (a deleted or
+    rewritten file), so per-day counts should be compared now rather than at the daily look.
+    """
 
     newest_by_day: dict[date, datetime]
     cursor: str
+    reconcile: bool = False
 
 
 def fingerprints_for_window(start: date, end: date, found: dict[date, tuple[int, datetime | None]]) -> list[DayFingerprint]:

@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from metrics_pipeline.landing.batch import Arrivals
+
 
 @dataclass(frozen=True)
 class SourceFile:
@@ -38,12 +40,26 @@ def list_source_files(directory: str, suffixes: tuple[str, ...], setting: str) -
     return files
 
 
-def mtime_cursor(cursor: str | None) -> int:
-    return int(json.loads(cursor)["mtime_ns"]) if cursor else -1
+def _listing_digest(files: list[SourceFile], up_to_ns: int) -> str:
+    digest = hashlib.sha1()
+    for f in files:
+        if f.mtime_ns <= up_to_ns:
+            digest.update(f"{f.path}\t{f.mtime_ns}\t{f.size}\n".encode())
+    return digest.hexdigest()
 
 
-def new_mtime_cursor(files: list[SourceFile], previous: int) -> str:
-    return json.dumps({"mtime_ns": max([previous, *(f.mtime_ns for f in files)])})
+def file_arrivals(
+    files: list[SourceFile], cursor: str | None, newest_by_day: Callable[[list[SourceFile]], dict[date, datetime]]
+) -> Arrivals:
+    """Days in files newer than the cursor; `reconcile` when a file seen before vanished or changed
+    (deleted, rewritten, replaced by a copy with an old mtime), which no arrival time can show."""
+    state = json.loads(cursor) if cursor else {}
+    seen = int(state.get("mtime_ns", -1))
+    new = [f for f in files if f.mtime_ns > seen]
+    changed = "listing" in state and _listing_digest(files, seen) != state["listing"]
+    latest = max([seen, *(f.mtime_ns for f in files)])
+    cursor = json.dumps({"mtime_ns": latest, "listing": _listing_digest(files, latest)})
+    return Arrivals(newest_by_day(new) if new else {}, cursor, reconcile=changed)
 
 
 def scratch_connection(files: list[SourceFile]) -> duckdb.DuckDBPyConnection:

@@ -42,7 +42,7 @@ INSTALL_ACTIVITY = PostgresTable(
     values=(("install_count", "int8"),),
     source_sql="""
         SELECT plugin_name, 'DAY', download_day, install_count FROM daily_installs
-        UNION ALL SELECT plugin_name, 'MONTH', month_start, install_count FROM monthly_installs
+        UNION ALL SELECT plugin_name, 'MONTH', month_start, install_count FROM installs_by_month
         UNION ALL SELECT plugin_name, 'TOTAL', NULL::DATE, install_count FROM total_installs
     """,
 )
@@ -51,7 +51,7 @@ GITHUB_ACTIVITY = PostgresTable(
     keys=(("plugin_name", "text"), ("repo", "text"), ("granularity", "text"), ("period_start", "date")),
     values=(("commit_count", "int8"), ("latest_commit_at", "timestamp")),  # naive UTC; cast under UTC
     source_sql="""
-        SELECT plugin_name, repo, 'MONTH', month_start, commit_count, NULL::TIMESTAMP FROM monthly_commits
+        SELECT plugin_name, repo, 'MONTH', month_start, commit_count, NULL::TIMESTAMP FROM commits_by_month
         UNION ALL SELECT plugin_name, repo, 'TOTAL', NULL::DATE, commit_count, NULL::TIMESTAMP FROM total_commits
         UNION ALL SELECT plugin_name, repo, 'LATEST', NULL::DATE, NULL::BIGINT, latest_commit_at FROM latest_commits
     """,
@@ -153,7 +153,7 @@ _ASSET_ARGS = dict(group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=W
 
 
 @dg.asset(key=["postgres", "install_activity"],
-          deps=[dg.AssetKey("daily_installs"), dg.AssetKey("monthly_installs"), dg.AssetKey("total_installs")],
+          deps=[dg.AssetKey(n) for n in ("daily_installs", "monthly_installs", "opening_installs", "total_installs")],
           **_ASSET_ARGS)
 def postgres_install_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """install_activity in Postgres: every DAY, MONTH and TOTAL install count."""
@@ -161,7 +161,7 @@ def postgres_install_activity(warehouse: DuckDBWarehouse, postgres: PostgresReso
 
 
 @dg.asset(key=["postgres", "github_activity"],
-          deps=[dg.AssetKey("monthly_commits"), dg.AssetKey("total_commits"), dg.AssetKey("latest_commits")],
+          deps=[dg.AssetKey(n) for n in ("monthly_commits", "opening_commits", "total_commits", "latest_commits")],
           **_ASSET_ARGS)
 def postgres_github_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """github_activity in Postgres: every MONTH (full history), TOTAL and LATEST commit figure."""

@@ -1,6 +1,10 @@
 """Late rows and registry additions re-run exactly the affected materialized days."""
 
-from datetime import date
+import hashlib
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 
@@ -36,7 +40,7 @@ def _history(scenario: Scenario) -> None:
 def test_first_look_finds_nothing_when_every_day_saw_its_rows(scenario):
     _history(scenario)
     late = _late_days(scenario, None)
-    assert (late.installs, late.commits) == (set(), set())
+    assert (late.installs.days, late.commits.days) == (set(), set())
 
 
 def test_a_late_row_reruns_only_its_day_and_is_then_counted(scenario):
@@ -49,12 +53,12 @@ def test_a_late_row_reruns_only_its_day_and_is_then_counted(scenario):
         ]
     )
     late = _late_days(scenario, cursor)
-    assert late.installs == {date(2024, 1, 11)}
-    assert late.commits == set()
+    assert late.installs.days == {date(2024, 1, 11)}
+    assert late.commits.days == set()
 
     assert scenario.materialize([raw_installs, daily_installs], "2024-01-11").success
     assert scenario.query("SELECT install_count FROM daily_installs WHERE download_day = '2024-01-11'") == [(10,)]
-    assert _late_days(scenario, late.cursor).installs == set()
+    assert _late_days(scenario, late.cursor).installs.days == set()
 
 
 def test_a_late_commit_file_reruns_its_author_day(scenario):
@@ -62,7 +66,7 @@ def test_a_late_commit_file_reruns_its_author_day(scenario):
     cursor = _late_days(scenario, None).cursor
     scenario.commits.write([Commit("org/foo", "c" * 40, "2024-01-10 08:00:00")], as_csv=True)
     late = _late_days(scenario, cursor)
-    assert (late.installs, late.commits) == (set(), {date(2024, 1, 10)})
+    assert (late.installs.days, late.commits.days) == (set(), {date(2024, 1, 10)})
 
 
 def test_a_newly_registered_plugin_reruns_the_days_with_its_history(scenario):
@@ -70,8 +74,8 @@ def test_a_newly_registered_plugin_reruns_the_days_with_its_history(scenario):
     cursor = _late_days(scenario, None).cursor
     scenario.set_registry([("napari-foo", "https://github.com/org/foo"), ("napari-new", "https://github.com/Org/New")])
     late = _late_days(scenario, cursor)
-    assert late.installs == {date(2024, 1, 10), date(2024, 1, 12)}
-    assert late.commits == {date(2024, 1, 11)}
+    assert late.installs.days == {date(2024, 1, 10), date(2024, 1, 12)}
+    assert late.commits.days == {date(2024, 1, 11)}
 
     assert scenario.materialize([raw_installs, daily_installs], "2024-01-10", "2024-01-12").success
     assert scenario.materialize([raw_commits], "2024-01-11").success
@@ -80,7 +84,7 @@ def test_a_newly_registered_plugin_reruns_the_days_with_its_history(scenario):
         (date(2024, 1, 12), 6),
     ]
     assert scenario.query("SELECT repo FROM raw_commits WHERE plugin_name = 'napari-new'") == [("Org/New",)]
-    assert _late_days(scenario, late.cursor).installs == set()
+    assert _late_days(scenario, late.cursor).installs.days == set()
 
 
 def test_a_dropped_plugin_reruns_the_days_that_held_it(scenario):
@@ -88,8 +92,8 @@ def test_a_dropped_plugin_reruns_the_days_that_held_it(scenario):
     cursor = _late_days(scenario, None).cursor
     scenario.set_registry([])
     late = _late_days(scenario, cursor)
-    assert late.installs == {date(2024, 1, 10), date(2024, 1, 11), date(2024, 1, 12)}
-    assert late.commits == {date(2024, 1, 11)}
+    assert late.installs.days == {date(2024, 1, 10), date(2024, 1, 11), date(2024, 1, 12)}
+    assert late.commits.days == {date(2024, 1, 11)}
 
 
 def test_sensor_requests_one_range_run_per_run_of_stale_days(scenario):
@@ -113,3 +117,89 @@ def test_sensor_requests_one_range_run_per_run_of_stale_days(scenario):
 def test_contiguous_ranges():
     days = {date(2024, 2, 28), date(2024, 2, 29), date(2024, 3, 1), date(2024, 3, 5)}
     assert contiguous_ranges(days) == [(date(2024, 2, 28), date(2024, 3, 1)), (date(2024, 3, 5), date(2024, 3, 5))]
+
+
+# Removals: rows that vanish leave no arrival time; recorded row counts find them.
+
+
+def _split_history(scenario: Scenario) -> None:
+    """Each day's downloads in a file of its own, landed and rolled up."""
+    scenario.set_registry([("napari-foo", "https://github.com/org/foo")])
+    for day, times in (("2024-01-10", 2), ("2024-01-11", 3), ("2024-01-12", 4)):
+        scenario.downloads.write([Download(f"{day} 10:00:00", "napari-foo", times=times)])
+    assert scenario.materialize(DAY_ASSETS, "2024-01-10", "2024-01-12").success
+
+
+def test_a_deleted_file_reruns_its_days_at_once_and_they_empty(tmp_path):
+    scenario = Scenario(tmp_path)
+    _split_history(scenario)
+    cursor = _late_days(scenario, None).cursor
+    (scenario.downloads.directory / "batch-0002.parquet").unlink()  # the 2024-01-12 file
+    late = _late_days(scenario, cursor)
+    assert (late.installs.days, late.installs.reconciled) == ({date(2024, 1, 12)}, True)
+
+    assert scenario.materialize([raw_installs, daily_installs], "2024-01-12").success
+    assert scenario.query("SELECT download_day, install_count FROM daily_installs ORDER BY 1") == [
+        (date(2024, 1, 10), 2), (date(2024, 1, 11), 3),
+    ]
+    assert _late_days(scenario, late.cursor).installs.days == set()
+
+
+def test_a_file_rewritten_with_fewer_rows_reruns_the_days_it_lost(tmp_path):
+    scenario = Scenario(tmp_path)
+    scenario.set_registry([("napari-foo", "https://github.com/org/foo")])
+    scenario.downloads.write([Download("2024-01-10 10:00:00", "napari-foo", times=2), Download("2024-01-11 10:00:00", "napari-foo", times=3)])
+    assert scenario.materialize(DAY_ASSETS, "2024-01-10", "2024-01-11").success
+    cursor = _late_days(scenario, None).cursor
+    scenario.downloads._seq = iter([0])  # rewrite batch-0000 in place: 01-10 shrinks, 01-11 vanishes
+    scenario.downloads.write([Download("2024-01-10 10:00:00", "napari-foo")])
+    late = _late_days(scenario, cursor)
+    assert late.installs.days == {date(2024, 1, 10), date(2024, 1, 11)}
+
+    assert scenario.materialize([raw_installs, daily_installs], "2024-01-10", "2024-01-11").success
+    assert scenario.query("SELECT download_day, install_count FROM daily_installs") == [(date(2024, 1, 10), 1)]
+
+
+def test_rows_deleted_in_snowflake_rerun_their_day_at_the_daily_reconciliation(tmp_path):
+    scenario = Scenario(tmp_path, installs_kind="snowflake", commits_kind="snowflake")
+    _split_history(scenario)
+    r = scenario.resources()
+    now = datetime(2030, 1, 1, 12)
+    first = find_late_days(None, r["installs_source"], r["commits_source"], r["registry"], r["warehouse"], now=now)
+    with scenario.downloads.connection.connect() as con, con.cursor() as cur:
+        cur.execute("DELETE FROM PYPI_DOWNLOADS WHERE CAST(timestamp AS DATE) = '2024-01-11'")
+    soon = find_late_days(first.cursor, r["installs_source"], r["commits_source"], r["registry"], r["warehouse"],
+                          now=now + timedelta(hours=1))
+    assert (soon.installs.days, soon.installs.reconciled) == (set(), False)  # no arrival shows a deletion
+    daily = find_late_days(soon.cursor, r["installs_source"], r["commits_source"], r["registry"], r["warehouse"],
+                           now=now + timedelta(days=1))
+    assert (daily.installs.days, daily.installs.reconciled) == ({date(2024, 1, 11)}, True)
+
+    assert scenario.materialize([raw_installs, daily_installs], "2024-01-11").success
+    assert scenario.query("SELECT download_day FROM daily_installs ORDER BY 1") == [(date(2024, 1, 10),), (date(2024, 1, 12),)]
+
+
+def test_the_sensor_only_reads_the_warehouse_whatever_the_commits_source(tmp_path):
+    scenario = Scenario(tmp_path, commits_kind="github")
+    _history(scenario)
+    resources = scenario.resources()  # the GitHub scenario writer lands what it serves here, before the look
+    before = hashlib.sha1(scenario.warehouse_path.read_bytes()).hexdigest()
+    context = dg.build_sensor_context(instance=scenario.instance, resources=resources)
+    assert isinstance(late_data_sensor(context), dg.SensorResult)
+    assert hashlib.sha1(scenario.warehouse_path.read_bytes()).hexdigest() == before
+
+    # Another process reading the warehouse does not block a sensor that only reads.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(scenario.warehouse_path)!r}, read_only=True); "
+         "print('held', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        context = dg.build_sensor_context(instance=scenario.instance, resources=resources)
+        assert isinstance(late_data_sensor(context), dg.SensorResult)
+        assert time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait()

@@ -22,6 +22,7 @@ from metrics_pipeline.commits.snowflake_source import SnowflakeCommitsSource
 from metrics_pipeline.installs.snowflake_source import SnowflakeInstallsSource
 from metrics_pipeline_tests.support import fakesnow
 from metrics_pipeline_tests.support.github_stub import GitHubStub
+from metrics_pipeline.partitions import FIRST_DAY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 
@@ -152,8 +153,9 @@ class GitHubCommitsWriter:
         assert self._sync(), "landing the written commits failed"
 
     def _sync(self) -> bool:
-        """Land every committer day written so far (repos new to the registry: full history)."""
-        days = self._committed_days
+        """Land every committer day written so far (repos new to the registry: full history); days
+        before the first partition are fetched with the full history of their repo."""
+        days = [max(day, FIRST_DAY) for day in self._committed_days]
         return not days or self.land(min(days).isoformat(), max(days).isoformat()).success
 
     def land(self, first: str, last: str) -> dg.ExecuteInProcessResult:
