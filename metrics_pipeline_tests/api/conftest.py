@@ -3,10 +3,10 @@ API started by its documented command once per backend, on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -91,7 +91,7 @@ class ApiData:
     dynamodb_endpoint: str
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_data(tmp_path_factory, postgres_dsn, dynamodb_endpoint) -> Iterator[ApiData]:
     warehouse = DuckDBWarehouse(path=str(tmp_path_factory.mktemp("api") / "warehouse.duckdb"))
     write_warehouse(warehouse)
@@ -127,19 +127,20 @@ def api_env(data: ApiData, backend: str, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api(api_data, tmp_path_factory) -> Iterator[dict[str, httpx.Client]]:
     """An HTTP client per backend, each talking to its own running API process."""
     logs = tmp_path_factory.mktemp("api-logs")
-    servers, clients = [], {}
+    with ThreadPoolExecutor(len(BACKENDS)) as pool:  # start the three processes at once
+        futures = {b: pool.submit(start_api, api_env(api_data, b), logs / f"{b}.log") for b in BACKENDS}
+    started = {b: f.result() for b, f in futures.items() if f.exception() is None}
+    clients = {b: httpx.Client(base_url=url, timeout=30) for b, (_, url) in started.items()}
     try:
-        for backend in BACKENDS:
-            process, url = start_api(api_env(api_data, backend), logs / f"{backend}.log")
-            servers.append(process)
-            clients[backend] = httpx.Client(base_url=url, timeout=30)
+        for future in futures.values():
+            future.result()  # re-raise a failed start (after the others are recorded for stopping)
         yield clients
     finally:
         for client in clients.values():
             client.close()
-        for process in servers:
+        for process, _ in started.values():
             process.stop()

@@ -43,8 +43,12 @@ class WarehouseBackend(MetricsBackend):
             try:
                 with self._warehouse.connect(read_only=True) as con:
                     return work(con)
-            except WarehouseBusyError as error:
-                raise BackendUnavailable(f"{error}: a pipeline run is writing; retry shortly") from None
+            except WarehouseBusyError:
+                raise BackendUnavailable(
+                    f"the warehouse is held by another process (a pipeline run) beyond the read API's "
+                    f"{self._warehouse.lock_wait_seconds:g}s wait (METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS): "
+                    "retry shortly"
+                ) from None
             except duckdb.IOException as error:
                 raise BackendUnavailable(f"cannot open the warehouse (METRICS_WAREHOUSE_PATH): {error}") from None
 

@@ -1,0 +1,100 @@
+"""The warehouse lock (a run holding the file), a missing status record, and settings errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+
+import duckdb
+import psycopg
+import pytest
+
+from metrics_pipeline.api.backends.dynamodb import DynamoDBBackend
+from metrics_pipeline.api.settings import ApiSettingsError, settings_from_env
+from metrics_pipeline.api.timeline import plugin_query
+from metrics_pipeline.resources.dynamodb import DynamoDBResource
+from metrics_pipeline.resources.postgres import PostgresResource
+from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
+from metrics_pipeline.sinks.status import last_complete_days, publish_status_dynamodb, publish_status_postgres
+
+
+def test_a_run_holding_the_warehouse_gets_503_then_reads_resume(api, api_data):
+    client = api["duckdb"]
+    assert client.get("/metrics/napari-foo").status_code == 200
+    writer = duckdb.connect(api_data.warehouse_path)  # what a pipeline run holds; the API had released it
+    try:
+        started = time.monotonic()
+        response = client.get("/metrics/napari-foo")
+        waited = time.monotonic() - started
+    finally:
+        writer.close()
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.json()["detail"] == (
+        "the warehouse is held by another process (a pipeline run) beyond the read API's 0.5s wait "
+        "(METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS): retry shortly")
+    assert 0.5 <= waited < 5  # METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS=0.5 in the fixture
+    assert client.get("/metrics/napari-foo").status_code == 200
+
+
+def test_missing_status_record_reads_as_unknown_and_stale(dynamodb_endpoint):
+    stack = f"st{uuid.uuid4().hex[:10]}"
+    ensure_tables(DynamoDBResource(stack=stack, endpoint_url=dynamodb_endpoint))
+    backend = DynamoDBBackend(stack, dynamodb_endpoint, None)
+    try:
+        facts = backend.read_plugin(plugin_query("napari-foo", 3, date(2024, 3, 10)))
+    finally:
+        backend.close()
+    assert facts.last_complete_day == {} and facts.total_installs == 0 and facts.backend_calls == 4
+
+
+def test_status_publishers_are_idempotent(dynamodb_endpoint, postgres_database):
+    days = {"installs": date(2024, 2, 29), "commits": None}
+    postgres = PostgresResource(dsn=postgres_database)
+    assert publish_status_postgres(postgres, days) == 2
+    assert publish_status_postgres(postgres, days) == 0  # unchanged: nothing rewritten
+    with psycopg.connect(postgres_database) as connection:
+        assert connection.execute("SELECT source, last_complete_day FROM pipeline_status ORDER BY source").fetchall() == [
+            ("commits", None), ("installs", date(2024, 2, 29))]
+    stack = f"st{uuid.uuid4().hex[:10]}"
+    dynamodb = DynamoDBResource(stack=stack, endpoint_url=dynamodb_endpoint)
+    publish_status_dynamodb(dynamodb, days)
+    publish_status_dynamodb(dynamodb, days)
+    items = dynamodb.client().scan(TableName=f"{stack}-pipeline-status")["Items"]  # test read-back only
+    assert sorted((i["source"]["S"], i.get("last_complete_day", {}).get("S")) for i in items) == [
+        ("commits", None), ("installs", "2024-02-29")]
+
+
+def test_last_complete_days_from_fingerprints():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE source_fingerprints (source VARCHAR, day DATE, source_rows BIGINT, max_ingested TIMESTAMP, recorded_at TIMESTAMP)")
+    assert last_complete_days(con) == {"installs": None, "commits": None}
+    con.execute("INSERT INTO source_fingerprints VALUES ('installs', DATE '2024-12-31', 0, NULL, now()), "
+                "('installs', DATE '2025-01-01', 3, NULL, now()), ('commits', DATE '2024-02-29', 1, NULL, now())")
+    assert last_complete_days(con) == {"installs": date(2025, 1, 1), "commits": date(2024, 2, 29)}
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "METRICS_API_BACKEND is not set: choose one of dynamodb, postgres, duckdb"),
+    ({"METRICS_API_BACKEND": "mysql"}, "METRICS_API_BACKEND='mysql' is not one of dynamodb, postgres, duckdb"),
+    ({"METRICS_API_BACKEND": "postgres"}, "METRICS_POSTGRES_DSN is not set (needed by the postgres backend of the read API)"),
+    ({"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": "s", "METRICS_API_EXPORT_BACKEND": "dynamodb"},
+     "METRICS_API_EXPORT_BACKEND='dynamodb' is not one of postgres, duckdb"),
+    ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_TODAY": "10/03/2024"},
+     "METRICS_API_TODAY='10/03/2024' is not a YYYY-MM-DD date"),
+    ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_STALE_AFTER_DAYS": "-1"},
+     "METRICS_API_STALE_AFTER_DAYS='-1' must not be negative"),
+])
+def test_settings_errors_name_the_variable(env, message):
+    with pytest.raises(ApiSettingsError) as error:
+        settings_from_env(env)
+    assert str(error.value) == message
+
+
+def test_command_refuses_bad_settings_naming_them():
+    result = subprocess.run([sys.executable, "-m", "metrics_pipeline.api"], env={"PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "metrics_pipeline.api: METRICS_API_BACKEND is not set: choose one of dynamodb, postgres, duckdb"
