@@ -73,7 +73,7 @@ _DAILY_SQL = """
            CASE WHEN event_type = 'health' THEN quantile_cont(response_ms, 0.5) END,
            CASE WHEN event_type = 'health' THEN quantile_cont(response_ms, 0.95) END
     FROM raw_events WHERE event_day >= $start AND event_day < $end
-    GROUP BY ALL
+    GROUP BY event_day, product, event_type
 """
 
 
@@ -125,7 +125,7 @@ def monthly_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
                    count(DISTINCT user_id)::BIGINT,
                    CASE WHEN event_type IN ('storage', 'traffic') THEN coalesce(sum(bytes), 0)::BIGINT END
             FROM raw_events WHERE event_day >= $start AND event_day < $end
-            GROUP BY ALL
+            GROUP BY 1, product, event_type
             """,
             {"start": start, "end": end},
         )

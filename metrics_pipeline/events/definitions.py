@@ -13,7 +13,7 @@ import dagster as dg
 from metrics_pipeline.collector.settings import (
     S3_BUCKET_SETTING, S3_ENDPOINT_SETTING, S3_PREFIX_SETTING, SPOOL_SETTING, spool_dir_from,
 )
-from metrics_pipeline.events.assets import EVENT_DAILY, daily_events, monthly_events, raw_events
+from metrics_pipeline.events.assets import daily_events, monthly_events, raw_events
 from metrics_pipeline.events.influxdb import URL_SETTING, InfluxDBResource
 from metrics_pipeline.events.segment_sources import LocalSegmentSource, S3SegmentSource, SegmentSource
 from metrics_pipeline.events.sensor import EVENTS_JOB, event_segments_sensor
@@ -40,7 +40,7 @@ def definitions(env: Mapping[str, str]) -> dg.Definitions:
             ("password", "METRICS_INFLUXDB_PASSWORD")) if env.get(name)}
         resources["influxdb"] = InfluxDBResource(url=dg.EnvVar(URL_SETTING), **optional)
     job = dg.define_asset_job(
-        EVENTS_JOB, selection=dg.AssetSelection.assets(*daily), partitions_def=EVENT_DAILY,
+        EVENTS_JOB, selection=dg.AssetSelection.assets(*daily),
         description="Land sealed event segments, rebuild their days, roll up and fan out to the sinks.",
     )
     return dg.Definitions(

@@ -18,6 +18,10 @@ URL_SETTING = "METRICS_INFLUXDB_URL"
 class InfluxDBError(RuntimeError):
     """A refused or failed request; names the endpoint path and status, never credentials."""
 
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
+
 
 def _escape_tag(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
@@ -65,9 +69,11 @@ class InfluxDBResource(dg.ConfigurableResource):
                 return response.read()
         except urllib.error.HTTPError as error:
             detail = error.read()[:300].decode(errors="replace")
-            raise InfluxDBError(f"InfluxDB {path} answered {error.code}: {detail} (setting {URL_SETTING})") from None
+            raise InfluxDBError(f"InfluxDB {path} answered {error.code}: {detail} (setting {URL_SETTING})",
+                                unreachable=error.code >= 500) from None
         except OSError as error:
-            raise InfluxDBError(f"cannot reach InfluxDB at {URL_SETTING} ({type(error).__name__}: {error})") from None
+            raise InfluxDBError(f"cannot reach InfluxDB at {URL_SETTING} ({type(error).__name__}: {error})",
+                                unreachable=True) from None
 
     def query(self, influxql: str) -> list[dict]:
         answer = json.loads(self._request("/query", {"db": self.database, "q": influxql}))

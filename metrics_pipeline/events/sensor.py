@@ -30,9 +30,9 @@ def plan(cursor: str | None, source: SegmentSource, now: datetime) -> tuple[list
     days = set(state.get("deferred", []))
     for segment in new:
         days |= set(source.seal(segment).days)
-    first = EVENT_DAILY.start.date().isoformat()
-    ready = sorted(d for d in days if first <= d and EVENT_DAILY.has_partition_key(d, current_time=now))
-    deferred = sorted(d for d in days if d > today.isoformat() and d not in ready)  # skew past midnight
+    first = EVENT_DAILY.start.date().isoformat()  # earlier days belong to no partition (counted at landing)
+    ready = sorted(d for d in days if first <= d <= today.isoformat())  # EVENT_DAILY's last partition is today
+    deferred = sorted(d for d in days if d > today.isoformat())  # clock skew past midnight: tomorrow's partition
     refs = [segment.ref for segment in new]
     digest = hashlib.sha1(json.dumps(refs + ready).encode()).hexdigest()[:12]
     requests = []

@@ -1,28 +1,40 @@
 """Fan-out of events: Postgres (raw 90 days, rollups forever) and InfluxDB, one asset each, so a failing
 sink never blocks the other; each is idempotent per partition (delete the window, insert)."""
 
-import json
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+import psycopg
 
 from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION, window_dates, window_metadata
 from metrics_pipeline.events.assets import EVENT_DAILY, GROUP, daily_events, monthly_events, raw_events
-from metrics_pipeline.events.influxdb import InfluxDBResource, line
+from metrics_pipeline.events.influxdb import InfluxDBError, InfluxDBResource, line
 from metrics_pipeline.partitions import MONTHLY
-from metrics_pipeline.resources.postgres import PostgresResource
+from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
 
 RAW_RETENTION_DAYS = 90
 INFLUX_MEASUREMENT = "events_daily"
-# A sink whose server is down (restarting, failing over) gets a few spaced attempts in the same run.
-SINK_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+SINK_RETRIES = 3
 _RAW_COLUMNS = ("event_id, event_day, event_time, product, event_type, user_id, session_id, idempotency_key, "
                 "bytes, response_ms, properties")
 _DAILY_COLUMNS = ("event_day, product, event_type, events, distinct_users, bytes, response_ms_p50, response_ms_p95")
 _MONTHLY_COLUMNS = "month_start, product, event_type, events, distinct_users, bytes"
-_SINK = dict(group_name=GROUP, owners=OWNERS, pool=WAREHOUSE_POOL, retry_policy=SINK_RETRY)
+_SINK = dict(group_name=GROUP, owners=OWNERS, pool=WAREHOUSE_POOL)
+
+
+@contextmanager
+def _retry_when_unreachable(context: dg.AssetExecutionContext):
+    """A sink server that is down (restarting, failing over) gets spaced attempts (2, 4, 8 s) in the
+    same run; other errors (bad data, bad SQL) fail at once."""
+    try:
+        yield
+    except (PostgresConfigError, psycopg.OperationalError, InfluxDBError) as error:
+        if isinstance(error, InfluxDBError) and not error.unreachable:
+            raise
+        raise dg.RetryRequested(max_retries=SINK_RETRIES, seconds_to_wait=2 ** (context.retry_number + 1)) from error
 
 
 def _rows(warehouse: DuckDBWarehouse, sql: str, params: list) -> list[tuple]:
@@ -46,13 +58,13 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
                 "AND event_day >= ?", [start, end, keep_from])
     daily = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
                   [start, end])
-    with postgres.connect() as connection:
+    with _retry_when_unreachable(context), postgres.connect() as connection:
         apply_migrations(connection)
         with connection.transaction(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM events_raw WHERE (event_day >= %s AND event_day < %s) OR event_day < %s",
                            [start, end, keep_from])
             expired = cursor.rowcount
-            _copy(cursor, "events_raw", _RAW_COLUMNS, [row[:-1] + (json.loads(row[-1]),) for row in raw])
+            _copy(cursor, "events_raw", _RAW_COLUMNS, raw)
             cursor.execute("DELETE FROM events_daily WHERE event_day >= %s AND event_day < %s", [start, end])
             _copy(cursor, "events_daily", _DAILY_COLUMNS, daily)
     return dg.MaterializeResult(metadata=window_metadata(start, end, len(daily)) | {
@@ -67,7 +79,7 @@ def postgres_events_monthly(context: dg.AssetExecutionContext, warehouse: DuckDB
     start, end = window_dates(context)
     rows = _rows(warehouse, f"SELECT {_MONTHLY_COLUMNS} FROM monthly_events WHERE month_start >= ? AND month_start < ?",
                  [start, end])
-    with postgres.connect() as connection:
+    with _retry_when_unreachable(context), postgres.connect() as connection:
         apply_migrations(connection)
         with connection.transaction(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM events_monthly WHERE month_start >= %s AND month_start < %s", [start, end])
@@ -88,6 +100,7 @@ def influxdb_daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWa
              datetime.combine(day, datetime.min.time()))
         for day, product, event_type, events, users, bytes_, p50, p95 in rows
     ]
-    influxdb.replace_window(INFLUX_MEASUREMENT, datetime.combine(start, datetime.min.time()),
-                            datetime.combine(end, datetime.min.time()), lines)
+    with _retry_when_unreachable(context):
+        influxdb.replace_window(INFLUX_MEASUREMENT, datetime.combine(start, datetime.min.time()),
+                                datetime.combine(end, datetime.min.time()), lines)
     return dg.MaterializeResult(metadata=window_metadata(start, end, len(lines)))
