@@ -73,7 +73,7 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
 
 
 @dg.asset(key=["postgres", "events_monthly"], partitions_def=MONTHLY, deps=[monthly_events], kinds={"postgres"},
-          automation_condition=ROLLUP_AUTOMATION, **_SINK)
+          automation_condition=ROLLUP_AUTOMATION, backfill_policy=dg.BackfillPolicy.single_run(), **_SINK)
 def postgres_events_monthly(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
     """events_monthly in Postgres for the partition's month."""
     start, end = window_dates(context)
