@@ -1,0 +1,1 @@
+"""Data quality: blocking and warning checks, the alert sensor, the restatement log."""
