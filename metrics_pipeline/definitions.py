@@ -14,6 +14,7 @@ DOMAINS = (
     "metrics_pipeline.commits",
     "metrics_pipeline.automation",
     "metrics_pipeline.sinks",
+    "metrics_pipeline.events",
 )
 
 
