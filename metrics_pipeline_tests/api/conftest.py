@@ -3,11 +3,12 @@ API started by its documented command once per backend, on 127.0.0.1."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from metrics_pipeline.sinks.status import publish_status
 
 TODAY = date(2024, 3, 10)  # the 31-day window 2024-02-09..2024-03-10 holds the leap day and a month end
 BACKENDS = ("duckdb", "postgres", "dynamodb")
+LOCK_TEST = "duckdb-lock-test"  # api[LOCK_TEST]: a DuckDB-backed API on a private copy of the warehouse
 
 DAILY = {  # (plugin, day): installs
     ("napari-foo", date(2024, 2, 8)): 100000,  # the day before the window
@@ -118,6 +120,10 @@ def start_api(env: dict[str, str], log_path: Path):
     return start_server(command, port, log_path, env=env, timeout=60), f"http://127.0.0.1:{port}"
 
 
+def lock_test_warehouse(data: ApiData) -> str:
+    return str(Path(data.warehouse_path).with_name("lock-test-warehouse.duckdb"))
+
+
 def api_env(data: ApiData, backend: str, **extra: str) -> dict[str, str]:
     return {
         "METRICS_API_BACKEND": backend, "METRICS_API_TODAY": TODAY.isoformat(),
@@ -131,8 +137,13 @@ def api_env(data: ApiData, backend: str, **extra: str) -> dict[str, str]:
 def api(api_data, tmp_path_factory) -> Iterator[dict[str, httpx.Client]]:
     """An HTTP client per backend, each talking to its own running API process."""
     logs = tmp_path_factory.mktemp("api-logs")
-    with ThreadPoolExecutor(len(BACKENDS)) as pool:  # start the three processes at once
-        futures = {b: pool.submit(start_api, api_env(api_data, b), logs / f"{b}.log") for b in BACKENDS}
+    envs = {backend: api_env(api_data, backend) for backend in BACKENDS}
+    # A fourth, on its own copy of the warehouse, for the lock test (nothing reads it before that test).
+    copy = lock_test_warehouse(api_data)
+    shutil.copy(api_data.warehouse_path, copy)
+    envs[LOCK_TEST] = api_env(replace(api_data, warehouse_path=copy), "duckdb")
+    with ThreadPoolExecutor(len(envs)) as pool:  # start the processes at once
+        futures = {name: pool.submit(start_api, env, logs / f"{name}.log") for name, env in envs.items()}
     started = {b: f.result() for b, f in futures.items() if f.exception() is None}
     clients = {b: httpx.Client(base_url=url, timeout=30) for b, (_, url) in started.items()}
     try:
@@ -142,5 +153,5 @@ def api(api_data, tmp_path_factory) -> Iterator[dict[str, httpx.Client]]:
     finally:
         for client in clients.values():
             client.close()
-        for process, _ in started.values():
-            process.stop()
+        with ThreadPoolExecutor(len(envs)) as pool:
+            list(pool.map(lambda server: server[0].stop(), started.values()))

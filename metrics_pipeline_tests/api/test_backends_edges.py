@@ -9,6 +9,7 @@ import uuid
 from datetime import date
 
 import duckdb
+import httpx
 import psycopg
 import pytest
 
@@ -19,24 +20,46 @@ from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
 from metrics_pipeline.sinks.status import last_complete_days, publish_status_dynamodb, publish_status_postgres
+from metrics_pipeline_tests.api.conftest import LOCK_TEST, lock_test_warehouse
 
 
-def test_a_run_holding_the_warehouse_gets_503_then_reads_resume(api, api_data):
-    client = api["duckdb"]
-    assert client.get("/metrics/napari-foo").status_code == 200
-    writer = duckdb.connect(api_data.warehouse_path)  # what a pipeline run holds; the API had released it
+def test_a_run_holding_the_warehouse_is_never_blocked_by_the_api(api, api_data):
+    """Runs against the session's fourth API, whose warehouse copy nothing has read yet."""
+    path = lock_test_warehouse(api_data)
+    writer = duckdb.connect(path)  # what a pipeline run holds
     try:
+        client = api[LOCK_TEST]
+        # No snapshot yet: the API waits METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS (0.5) and answers 503.
         started = time.monotonic()
         response = client.get("/metrics/napari-foo")
-        waited = time.monotonic() - started
+        assert 0.5 <= time.monotonic() - started < 5
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        assert response.json()["detail"] == (
+            "the warehouse is held by another process (a pipeline run) beyond the read API's 0.5s wait "
+            "(METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS) and no earlier snapshot exists: retry shortly")
+        writer.close()
+        assert total_installs(client) == (154393, "2")  # snapshot taken: one copy + one query
+        assert total_installs(client) == (154393, "1")
+        duckdb.connect(path).close()  # the API does not hold the file between requests
+
+        writer = duckdb.connect(path)  # a run commits a change while holding the file
+        writer.execute("UPDATE total_installs SET install_count = 1 WHERE plugin_name = 'napari-foo'")
+        started = time.monotonic()
+        assert total_installs(client) == (154393, "1")  # the last snapshot, without waiting for the run
+        assert time.monotonic() - started < 0.4
+        writer.close()
+        deadline = time.monotonic() + 10
+        while total_installs(client)[0] != 1:  # the next refresh attempt (within RETRY_SECONDS) sees it
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
     finally:
         writer.close()
-    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
-    assert response.json()["detail"] == (
-        "the warehouse is held by another process (a pipeline run) beyond the read API's 0.5s wait "
-        "(METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS): retry shortly")
-    assert 0.5 <= waited < 5  # METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS=0.5 in the fixture
-    assert client.get("/metrics/napari-foo").status_code == 200
+
+
+def total_installs(client: httpx.Client) -> tuple[int, str]:
+    response = client.get("/metrics/napari-foo?limit=0")
+    assert response.status_code == 200, response.text
+    return response.json()["usage"]["stats"]["total_installs"], response.headers["X-Backend-Calls"]
 
 
 def test_missing_status_record_reads_as_unknown_and_stale(dynamodb_endpoint):

@@ -1,14 +1,19 @@
-"""The DuckDB warehouse, read-only: opened per request with a short bounded lock wait, then closed.
+"""The DuckDB warehouse, served from an in-memory snapshot so that the API never holds the file.
 
-A DuckDB file admits one process at a time, even read-only. The API holds it only while its
-queries run (one connection at a time per API process), so a pipeline run waits at most that
-long; while a run holds the file, requests wait `lock_wait_seconds` and then answer 503.
+A DuckDB file admits one process at a time, even read-only. The API copies the few tables it
+reads into memory when the file (or its WAL) changes, holding the file only for that copy; it
+tries without waiting, so a pipeline run is never blocked. While a run holds the file, answers
+come from the previous snapshot (data_status tells its last complete day); only an API with no
+snapshot yet waits `lock_wait_seconds` and then answers 503.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -16,7 +21,12 @@ from metrics_pipeline.api.backends.base import BackendUnavailable, ExportPage, M
 from metrics_pipeline.api.export import ExportRequest, statements
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, WarehouseBusyError
 
-# kind, month, count, latest; months from the views, which include history before the first partition.
+# The month views include history before the first partition; they are copied as tables.
+SNAPSHOT_TABLES = ("daily_installs", "installs_by_month", "total_installs", "commits_by_month", "total_commits",
+                   "latest_commits", "source_fingerprints")
+RETRY_SECONDS = 1.0  # after a refresh found the file busy, serve the snapshot this long before trying again
+
+# kind, month, count, latest
 PLUGIN_SQL = """
 SELECT 'IM', month_start, install_count, NULL FROM installs_by_month
  WHERE plugin_name = $plugin AND $installs AND month_start BETWEEN $first AND $last
@@ -36,30 +46,66 @@ class WarehouseBackend(MetricsBackend):
 
     def __init__(self, path: str, lock_wait_seconds: float):
         self._warehouse = DuckDBWarehouse(path=path, lock_wait_seconds=lock_wait_seconds)
-        self._lock = threading.Lock()  # one open connection per API process, released between requests
+        self._snapshot: duckdb.DuckDBPyConnection | None = None
+        self._version: tuple | None = None
+        self._busy_until = 0.0
+        self._refresh_lock = threading.Lock()
 
-    def _run(self, work):
-        with self._lock:
+    def _file_version(self) -> tuple:
+        """Changes whenever a writer commits (the WAL) or checkpoints (the file)."""
+        version = []
+        for path in (self._warehouse.path, self._warehouse.path + ".wal"):
             try:
-                with self._warehouse.connect(read_only=True) as con:
-                    return work(con)
-            except WarehouseBusyError:
-                raise BackendUnavailable(
-                    f"the warehouse is held by another process (a pipeline run) beyond the read API's "
-                    f"{self._warehouse.lock_wait_seconds:g}s wait (METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS): "
-                    "retry shortly"
-                ) from None
-            except duckdb.IOException as error:
-                raise BackendUnavailable(f"cannot open the warehouse (METRICS_WAREHOUSE_PATH): {error}") from None
+                stat = os.stat(path)
+                version.append((stat.st_mtime_ns, stat.st_size))
+            except FileNotFoundError:
+                version.append(None)
+        if version[0] is None:
+            raise BackendUnavailable(f"the warehouse file {self._warehouse.path} does not exist (METRICS_WAREHOUSE_PATH)")
+        return tuple(version)
+
+    def _copy(self, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+        memory = duckdb.connect(":memory:")
+        memory.execute("SET TimeZone = 'UTC'")
+        with self._warehouse.connect(read_only=True, lock_wait_seconds=wait_seconds) as source:
+            for table in SNAPSHOT_TABLES:
+                memory.register("snapshot_rows", source.sql(f"SELECT * FROM {table}").to_arrow_table())
+                memory.execute(f"CREATE TABLE {table} AS SELECT * FROM snapshot_rows")
+                memory.unregister("snapshot_rows")
+        return memory
+
+    def _cursor(self) -> tuple[duckdb.DuckDBPyConnection, int]:
+        """A cursor on a current-enough snapshot, and the statements spent refreshing it (0 or 1)."""
+        version, refreshed = self._file_version(), 0
+        if version != self._version and (self._snapshot is None or time.monotonic() >= self._busy_until):
+            with self._refresh_lock:
+                if version != self._version:
+                    try:
+                        # With a snapshot to serve, never wait for a run; without one, wait briefly.
+                        wait = 0.0 if self._snapshot is not None else self._warehouse.lock_wait_seconds
+                        self._snapshot, self._version, refreshed = self._copy(wait), version, 1
+                    except WarehouseBusyError:
+                        if self._snapshot is None:
+                            raise BackendUnavailable(
+                                f"the warehouse is held by another process (a pipeline run) beyond the read API's "
+                                f"{self._warehouse.lock_wait_seconds:g}s wait (METRICS_API_WAREHOUSE_LOCK_WAIT_SECONDS) "
+                                "and no earlier snapshot exists: retry shortly"
+                            ) from None
+                        self._busy_until = time.monotonic() + RETRY_SECONDS
+                    except duckdb.Error as error:
+                        raise BackendUnavailable(f"cannot read the warehouse (METRICS_WAREHOUSE_PATH): {error}") from None
+        return self._snapshot.cursor(), refreshed
 
     def read_plugin(self, query: PluginQuery) -> PluginFacts:
         params = {
             "plugin": query.plugin, "installs": query.installs, "commits": query.commits,
-            "first": query.first_month or date.max, "last": query.last_month or date.min,
+            "first": query.first_month or date.max, "last": query.last_month or date.min,  # limit 0: no months
             "day0": query.window_start, "day1": query.window_end,
         }
-        rows = self._run(lambda con: con.execute(PLUGIN_SQL, params).fetchall())
-        facts = PluginFacts(backend_calls=2)  # open + one statement
+        cursor, refreshed = self._cursor()
+        with cursor:
+            rows = cursor.execute(PLUGIN_SQL, params).fetchall()
+        facts = PluginFacts(backend_calls=1 + refreshed)
         for kind, month, count, latest in rows:
             if kind == "IM":
                 facts.monthly_installs[month] = count
@@ -78,14 +124,18 @@ class WarehouseBackend(MetricsBackend):
         return facts
 
     def ping(self) -> None:
-        self._run(lambda con: con.execute("SELECT 1").fetchall())
+        cursor, _ = self._cursor()
+        with cursor:
+            cursor.execute("SELECT 1").fetchall()
 
     def export_page(self, request: ExportRequest, offset: int, limit: int) -> ExportPage:
         count_sql, page_sql, params = statements(request, "duckdb")
+        cursor, refreshed = self._cursor()
+        with cursor:
+            total = cursor.execute(count_sql, params).fetchone()[0]
+            rows = cursor.execute(page_sql, [*params, limit, offset]).fetchall()
+        return ExportPage(total, rows, backend_calls=2 + refreshed)
 
-        def work(con):
-            total = con.execute(count_sql, params).fetchone()[0]
-            return total, con.execute(page_sql, [*params, limit, offset]).fetchall()
-
-        total, rows = self._run(work)
-        return ExportPage(total, rows, backend_calls=3)
+    def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.close()

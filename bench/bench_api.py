@@ -1,0 +1,195 @@
+"""Read API latency: /metrics/{plugin} over HTTP against each backend (not run in CI).
+
+    python bench/bench_api.py [--plugins 100] [--days 400] [--requests 2000] [--concurrency 1 4]
+                              [--dynalite /path/to/node_modules/dynalite/cli.js]
+
+Builds one synthetic warehouse, publishes it with the real sinks to a throwaway Postgres and
+moto_server (and copies the same items into dynalite when given: moto's Query scans the whole
+table, dynalite's uses its key index), starts `python -m metrics_pipeline.api` per backend and
+times requests from client threads with keep-alive. Backend calls come from `X-Backend-Calls`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+from metrics_pipeline.demo.local_servers.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION, start_dynamodb
+from metrics_pipeline.demo.local_servers.postgres import start_postgres
+from metrics_pipeline.demo.local_servers.process import free_port, start_server
+from metrics_pipeline.resources.dynamodb import DynamoDBResource
+from metrics_pipeline.resources.postgres import PostgresResource
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse
+from metrics_pipeline.sinks.dynamodb import publish_github_activity, publish_install_activity
+from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTIVITY, _total_installs_gsi
+from metrics_pipeline.sinks.postgres import GITHUB_ACTIVITY as PG_GITHUB
+from metrics_pipeline.sinks.postgres import INSTALL_ACTIVITY as PG_INSTALLS
+from metrics_pipeline.sinks.postgres import publish
+from metrics_pipeline.sinks.status import publish_status, publish_status_dynamodb, last_complete_days
+
+FIRST_DAY = date(2023, 1, 1)
+
+
+def build_warehouse(path: Path, plugins: int, days: int) -> DuckDBWarehouse:
+    warehouse = DuckDBWarehouse(path=str(path))
+    with warehouse.connect() as con:
+        con.execute("""INSERT INTO daily_installs SELECT ?::DATE + d::INTEGER, 'napari-plugin-' || p, (p * 7 + d) % 97 + 1
+                       FROM range(?) ps(p), range(?) ds(d)""", [FIRST_DAY, plugins, days])
+        con.execute("INSERT INTO monthly_installs SELECT date_trunc('month', download_day)::DATE, plugin_name,"
+                    " sum(install_count) FROM daily_installs GROUP BY ALL")
+        con.execute("INSERT INTO total_installs SELECT plugin_name, sum(install_count) FROM monthly_installs GROUP BY ALL")
+        con.execute("""INSERT INTO monthly_commits
+                       SELECT DISTINCT date_trunc('month', download_day)::DATE AS m, plugin_name, 'Org/' || plugin_name,
+                              hash(plugin_name, date_trunc('month', download_day)) % 5 + 1,
+                              date_trunc('month', download_day) + INTERVAL 36 HOUR
+                       FROM daily_installs""")
+        con.execute("INSERT INTO total_commits SELECT plugin_name, repo, sum(commit_count) FROM monthly_commits GROUP BY ALL")
+        con.execute("INSERT INTO latest_commits SELECT plugin_name, repo, max(latest_commit_at) FROM monthly_commits GROUP BY ALL")
+        con.execute("INSERT INTO source_fingerprints SELECT s, ?::DATE + d::INTEGER, 1, NULL, now()::TIMESTAMP"
+                    " FROM (VALUES ('installs'), ('commits')) v(s), range(?) ds(d)", [FIRST_DAY, days])
+        views = {n for (n,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        for view, table in (("installs_by_month", "monthly_installs"), ("commits_by_month", "monthly_commits")):
+            if view not in views:  # until the lead's views land
+                con.execute(f"CREATE VIEW {view} AS SELECT * FROM {table}")
+    return warehouse
+
+
+def copy_to_dynalite(source: DynamoDBResource, target: DynamoDBResource, warehouse: DuckDBWarehouse) -> int:
+    """dynalite lacks TTL, which the sink's table set-up enables: create the tables here, copy the items."""
+    src, dst, copied = source.client(), target.client(), 0
+    for suffix, range_key in ((INSTALL_ACTIVITY, "type_timestamp"), (GITHUB_ACTIVITY, "type_identifier")):
+        attributes = [{"AttributeName": "plugin_name", "AttributeType": "S"}, {"AttributeName": range_key, "AttributeType": "S"}]
+        extra = {}
+        if suffix == INSTALL_ACTIVITY:
+            attributes.append({"AttributeName": "is_total", "AttributeType": "S"})
+            extra["GlobalSecondaryIndexes"] = [_total_installs_gsi(target.stack)]
+        dst.create_table(TableName=target.table_name(suffix), BillingMode="PAY_PER_REQUEST", AttributeDefinitions=attributes,
+                         KeySchema=[{"AttributeName": "plugin_name", "KeyType": "HASH"},
+                                    {"AttributeName": range_key, "KeyType": "RANGE"}], **extra)
+        dst.get_waiter("table_exists").wait(TableName=target.table_name(suffix))
+        items, kwargs = [], {"TableName": source.table_name(suffix)}
+        while True:  # set-up only: the API never scans
+            page = src.scan(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        target.write_batches(target.table_name(suffix), [{"PutRequest": {"Item": i}} for i in items], dst)
+        copied += len(items)
+    with warehouse.connect(read_only=True) as con:
+        publish_status_dynamodb(target, last_complete_days(con))
+    return copied
+
+
+def hammer(url: str, plugins: list[str], requests: int, concurrency: int, seed: int = 7) -> dict:
+    rng = random.Random(seed)
+    names = [rng.choice(plugins) if rng.random() < 0.9 else f"not-a-plugin-{rng.randrange(1000)}" for _ in range(requests)]
+    with httpx.Client(base_url=url, timeout=60) as warm:
+        for name in names[:50]:
+            assert warm.get(f"/metrics/{name}").status_code == 200
+    latencies, calls, lock = [], [], threading.Lock()
+
+    def worker(chunk: list[str]) -> None:
+        mine, my_calls = [], []
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for name in chunk:
+                started = time.perf_counter()
+                response = client.get(f"/metrics/{name}")
+                mine.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text
+                my_calls.append(int(response.headers["X-Backend-Calls"]))
+        with lock:
+            latencies.extend(mine)
+            calls.extend(my_calls)
+
+    threads = [threading.Thread(target=worker, args=(names[i::concurrency],)) for i in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))], "rps": len(latencies) / wall,
+        "calls": statistics.mean(calls),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--plugins", type=int, default=100)
+    parser.add_argument("--days", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--dynalite", help="path to dynalite's cli.js (npm install dynalite)")
+    args = parser.parse_args()
+    for name, value in {**LOCAL_CREDENTIALS, "AWS_REGION": LOCAL_REGION}.items():
+        os.environ.setdefault(name, value)
+    today = FIRST_DAY + timedelta(days=args.days)
+    plugins = [f"napari-plugin-{p}" for p in range(args.plugins)]
+    servers = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            warehouse = build_warehouse(Path(tmp) / "bench.duckdb", args.plugins, args.days)
+            postgres_server = start_postgres()
+            servers.append(postgres_server)
+            moto, moto_url = start_dynamodb(tmp)
+            servers.append(moto)
+            stack = f"bench{uuid.uuid4().hex[:6]}"
+            moto_resource = DynamoDBResource(stack=stack, endpoint_url=moto_url)
+            started = time.perf_counter()
+            publish_install_activity(warehouse, moto_resource)
+            publish_github_activity(warehouse, moto_resource, as_of=today)
+            publish(PG_INSTALLS, warehouse, PostgresResource(dsn=postgres_server.dsn))
+            publish(PG_GITHUB, warehouse, PostgresResource(dsn=postgres_server.dsn))
+            publish_status(warehouse, dynamodb=moto_resource, postgres=PostgresResource(dsn=postgres_server.dsn))
+            print(f"published in {time.perf_counter() - started:.1f}s", flush=True)
+            targets = {"duckdb": {}, "postgres": {}, "dynamodb (moto_server)": {"METRICS_DYNAMODB_ENDPOINT_URL": moto_url}}
+            if args.dynalite:
+                port = free_port()
+                dynalite = start_server(["node", args.dynalite, "--port", str(port)], port, Path(tmp) / "dynalite.log")
+                servers.append(dynalite)
+                dynalite_url = f"http://127.0.0.1:{port}"
+                copied = copy_to_dynalite(moto_resource, DynamoDBResource(stack=stack, endpoint_url=dynalite_url), warehouse)
+                print(f"copied {copied} items to dynalite", flush=True)
+                targets["dynamodb (dynalite)"] = {"METRICS_DYNAMODB_ENDPOINT_URL": dynalite_url}
+            rows = []
+            for label, extra in targets.items():
+                port = free_port()
+                env = {"METRICS_API_BACKEND": label.split()[0], "METRICS_API_TODAY": today.isoformat(),
+                       "METRICS_WAREHOUSE_PATH": warehouse.path, "METRICS_POSTGRES_DSN": postgres_server.dsn,
+                       "METRICS_DYNAMODB_STACK": stack, **extra}
+                api = start_server([sys.executable, "-m", "metrics_pipeline.api", "--port", str(port)], port,
+                                   Path(tmp) / f"api-{port}.log", env=env, timeout=60)
+                try:
+                    for concurrency in args.concurrency:
+                        result = hammer(f"http://127.0.0.1:{port}", plugins, args.requests, concurrency)
+                        rows.append((label, concurrency, result))
+                        print(label, concurrency, result, flush=True)
+                finally:
+                    api.stop()
+        finally:
+            for server in reversed(servers):
+                server.stop()
+    print("\n| backend | client threads | requests | p50 | p99 | requests/s | backend calls / request |")
+    print("|---|---|---|---|---|---|---|")
+    for label, concurrency, r in rows:
+        print(f"| {label} | {concurrency} | {r['requests']:,} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | "
+              f"{r['rps']:,.0f} | {r['calls']:g} |")
+
+
+if __name__ == "__main__":
+    main()
