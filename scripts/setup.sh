@@ -20,6 +20,9 @@ apt_install() {  # apt_install PACKAGE...: Debian packages, quietly, without pro
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt_install postgresql  # PostgreSQL server binaries for the local sink and the tests
 fi
+if ! command -v influxd >/dev/null 2>&1; then
+  apt_install influxdb  # InfluxDB 1.x for the events sink tests
+fi
 
 # Debian's python3 refuses pip outside a venv (PEP 668); venv + ensurepip come with python3-venv.
 if [ ! -x "$VENV/bin/python" ]; then
