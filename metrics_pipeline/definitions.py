@@ -15,6 +15,7 @@ DOMAINS = (
     "metrics_pipeline.automation",
     "metrics_pipeline.sinks",
     "metrics_pipeline.events",
+    "metrics_pipeline.community",  # off unless METRICS_COMMUNITY_SOURCE=github
 )
 
 

@@ -5,7 +5,6 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from metrics_pipeline.partitions import DAILY
 from metrics_pipeline.resources.definitions import setting
 
 COMMUNITY_SOURCE_SETTING = "METRICS_COMMUNITY_SOURCE"
@@ -26,7 +25,6 @@ def definitions(env: Mapping[str, str]) -> dg.Definitions:
     job = dg.define_asset_job(
         "community_daily_job",
         selection=dg.AssetSelection.assets(community_github, community_daily),
-        partitions_def=DAILY,
         description="Fetch one UTC day's window of GitHub activity and compute its daily metrics; "
         "monthly, totals and Postgres follow by automation.",
     )
