@@ -1,7 +1,7 @@
 """Alert sensor: every failed check (ERROR or WARN) and every failed run, posted once to a
 Slack-compatible webhook.
 
-Delivery: events are read in event-log order after a cursor (the newest storage id delivered).
+Delivery: finished runs are read in finishing order after a cursor (run, alerts of it sent).
 The cursor is saved in the instance's key-value store after each delivered alert, and returned
 as the sensor cursor, so a restart resumes after the last alert sent: none lost, none repeated.
 An alert that cannot be delivered after bounded retries stops the tick; the next tick retries it.
@@ -21,8 +21,8 @@ import dagster as dg
 WEBHOOK_SETTING = "METRICS_ALERT_WEBHOOK_URL"  # secret: never logged
 UI_SETTING = "METRICS_DAGSTER_UI_URL"
 CURSOR_KEY = "metrics_pipeline/alert_sensor/cursor"
-EVENT_TYPES = (dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.RUN_FAILURE)
-BATCH = 200  # events read per type per tick
+FINISHED = (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE)
+BATCH = 100  # finished runs read per status per tick
 FIGURES = 8  # metadata entries shown per alert
 
 
@@ -73,13 +73,13 @@ def alert_webhook_from(env: Mapping[str, str]) -> AlertWebhook:
 
 @dataclass(frozen=True)
 class Alert:
-    storage_id: int
+    position: tuple[int, int]  # (storage id of the run's finish event, index of the alert in the run)
     payload: dict
 
 
 def _value(value) -> str:
-    raw = getattr(value, "value", value)
-    return str(raw if not isinstance(raw, float) else round(raw, 3))
+    raw = value.value if isinstance(value, dg.MetadataValue) else value
+    return str(round(raw, 3) if isinstance(raw, float) else raw)
 
 
 def check_alert(evaluation: dg.AssetCheckEvaluation, run_id: str, ui_url: str) -> dict:
@@ -102,46 +102,59 @@ def run_alert(run: dg.DagsterRun | None, run_id: str, message: str, ui_url: str)
     return {"text": text}
 
 
-def pending_alerts(instance: dg.DagsterInstance, after: int, ui_url: str) -> tuple[list[Alert], int]:
-    """Alerts for events after storage id `after`, in event-log order, and the storage id read up to."""
-    alerts, read_up_to = [], _newest_storage_id(instance)  # read first: later events wait for the next tick
-    for event_type in EVENT_TYPES:
-        records = instance.get_event_records(
-            dg.EventRecordsFilter(event_type=event_type, after_cursor=after), limit=BATCH, ascending=True
-        )
-        if records:
-            # A full batch may stop before the other type's newest: read only up to the smaller.
-            if len(records) == BATCH:
-                read_up_to = min(read_up_to, records[-1].storage_id)
-        for record in records:
-            entry = record.event_log_entry
-            event = entry.dagster_event
-            if event_type == dg.DagsterEventType.RUN_FAILURE:
-                payload = run_alert(instance.get_run_by_id(entry.run_id), entry.run_id, event.message or "", ui_url)
-            elif event.event_specific_data.passed:
-                continue
-            else:
-                payload = check_alert(event.event_specific_data, entry.run_id, ui_url)
-            alerts.append(Alert(record.storage_id, payload))
-    alerts = sorted((a for a in alerts if a.storage_id <= read_up_to), key=lambda a: a.storage_id)
-    return alerts, max(after, read_up_to)
+def _run_alerts(instance: dg.DagsterInstance, record, ui_url: str) -> list[dict]:
+    """A finished run's alerts, in run order: its failed checks, then the run's own failure."""
+    run_id = record.run_id
+    payloads = [
+        check_alert(entry.dagster_event.event_specific_data, run_id, ui_url)
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        if not entry.dagster_event.event_specific_data.passed
+    ]
+    event = record.event_log_entry.dagster_event
+    if event.event_type == dg.DagsterEventType.RUN_FAILURE:
+        payloads.append(run_alert(instance.get_run_by_id(run_id), run_id, event.message or "", ui_url))
+    return payloads
 
 
-def _newest_storage_id(instance: dg.DagsterInstance) -> int:
+def _newest_finish(instance: dg.DagsterInstance) -> int:
     newest = 0
-    for event_type in EVENT_TYPES:
-        records = instance.get_event_records(dg.EventRecordsFilter(event_type=event_type), limit=1, ascending=False)
+    for event_type in FINISHED:
+        records = instance.fetch_run_status_changes(event_type, limit=1, ascending=False).records
         newest = max([newest, *(r.storage_id for r in records)])
     return newest
 
 
-def _stored_cursor(instance: dg.DagsterInstance, sensor_cursor: str | None) -> int:
+def pending_alerts(instance: dg.DagsterInstance, after: int, ui_url: str) -> tuple[list[Alert], int]:
+    """Alerts of the runs that finished after storage id `after`, in finishing order, and the
+    storage id read up to. Finished runs are read from the run-status index, which every event
+    log storage (also run-sharded SQLite) can query across runs."""
+    read_up_to = _newest_finish(instance)  # read first: runs finishing meanwhile wait for the next tick
+    finished = []
+    for event_type in FINISHED:
+        records = instance.fetch_run_status_changes(
+            dg.RunStatusChangeRecordsFilter(event_type=event_type, after_storage_id=after), limit=BATCH, ascending=True
+        ).records
+        if len(records) == BATCH:  # a full batch may stop before the other type's newest
+            read_up_to = min(read_up_to, records[-1].storage_id)
+        finished += records
+    alerts = []
+    for record in sorted(finished, key=lambda r: r.storage_id):
+        if record.storage_id <= read_up_to:
+            alerts += [Alert((record.storage_id, i), p) for i, p in enumerate(_run_alerts(instance, record, ui_url))]
+    return alerts, max(after, read_up_to)
+
+
+def _load_cursor(instance: dg.DagsterInstance, sensor_cursor: str | None) -> tuple[int, int]:
+    """Every alert before this position is delivered: the sensor's cursor or the one saved after
+    each delivery, whichever is further (the sensor's is lost if a tick dies mid-way)."""
     stored = instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
-    return max(int(sensor_cursor or 0), int(stored or 0))
+    return max((tuple(json.loads(c)) for c in (sensor_cursor, stored) if c), default=(0, 0))
 
 
-def _save_cursor(instance: dg.DagsterInstance, storage_id: int) -> None:
-    instance.run_storage.set_cursor_values({CURSOR_KEY: str(storage_id)})
+def _save_cursor(instance: dg.DagsterInstance, position: tuple[int, int]) -> str:
+    value = json.dumps(list(position))
+    instance.run_storage.set_cursor_values({CURSOR_KEY: value})
+    return value
 
 
 @dg.sensor(
@@ -153,35 +166,30 @@ def _save_cursor(instance: dg.DagsterInstance, storage_id: int) -> None:
 def quality_alert_sensor(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook):
     instance = context.instance
     try:
-        cursor = _stored_cursor(instance, context.cursor)
+        position = _load_cursor(instance, context.cursor)
         if not alert_webhook.url:
-            newest = max(cursor, _newest_storage_id(instance))
-            _save_cursor(instance, newest)
+            cursor = _save_cursor(instance, max(position, (_newest_finish(instance) + 1, 0)))
             context.log.info(f"alerts are off: {WEBHOOK_SETTING} is not set")
-            return dg.SensorResult(cursor=str(newest), skip_reason=f"{WEBHOOK_SETTING} is not set")
-        sent = skipped = 0
-        alerts, read_up_to = pending_alerts(instance, cursor, alert_webhook.ui_url)
-        delivered_all = True
-        for alert in alerts:
+            return dg.SensorResult(cursor=cursor, skip_reason=f"{WEBHOOK_SETTING} is not set")
+        alerts, read_up_to = pending_alerts(instance, position[0] - 1, alert_webhook.ui_url)
+        sent = rejected = 0
+        for alert in (a for a in alerts if a.position >= position):
             try:
                 alert_webhook.post(alert.payload)
                 sent += 1
             except DeliveryError as error:
                 if not error.permanent:
                     context.log.warning(f"alert webhook unreachable ({error}); will retry next tick")
-                    delivered_all = False
-                    break
+                    return dg.SensorResult(cursor=_save_cursor(instance, position), skip_reason="alert webhook unreachable")
                 context.log.error(f"alert webhook rejected an alert ({error}); skipped: {alert.payload['text'][:200]}")
-                skipped += 1
-            cursor = alert.storage_id
-            _save_cursor(instance, cursor)
-        if delivered_all and read_up_to > cursor:  # events read that needed no alert
-            cursor = read_up_to
-            _save_cursor(instance, cursor)
-        if not sent and not skipped:
-            return dg.SensorResult(cursor=str(cursor), skip_reason="no new alerts")
-        context.log.info(f"alerts sent: {sent}, rejected: {skipped}")
-        return dg.SensorResult(cursor=str(cursor))
+                rejected += 1
+            position = (alert.position[0], alert.position[1] + 1)
+            _save_cursor(instance, position)
+        cursor = _save_cursor(instance, max(position, (read_up_to + 1, 0)))
+        if not sent and not rejected:
+            return dg.SensorResult(cursor=cursor, skip_reason="no new alerts")
+        context.log.info(f"alerts sent: {sent}, rejected: {rejected}")
+        return dg.SensorResult(cursor=cursor)
     except Exception as error:  # a sensor that raises stops alerting; report and retry next tick
         context.log.error(f"alert sensor tick failed: {type(error).__name__}")
         return dg.SkipReason(f"alert sensor tick failed: {type(error).__name__}")

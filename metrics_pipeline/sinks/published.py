@@ -9,12 +9,13 @@ which never equal a desired value, so the next run rewrites (or deletes) them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
 
+from metrics_pipeline.quality.restatements import PREVIOUS_SCHEMA, record_restatements
 from metrics_pipeline.resources.warehouse import transaction
 
 
@@ -26,6 +27,8 @@ class Changes:
     deletes: pa.Table  # (pk, sk) published but no longer desired
     desired: int
     adopted: int = 0  # keys found in a table we had not published to before
+    # (pk, sk, old_value, new_value) of keys whose published value changes (new NULL: deleted)
+    previous: pa.Table = field(default_factory=PREVIOUS_SCHEMA.empty_table)
 
     @property
     def unchanged(self) -> int:
@@ -82,6 +85,16 @@ def plan_changes(
             """,
             params=[sink],
         ).to_arrow_table()
+        previous = con.sql(
+            """
+            SELECT p.pk, p.sk, p.item_value AS old_value, d.item_value AS new_value
+            FROM sink_published p LEFT JOIN sink_puts d USING (pk, sk)
+            WHERE p.sink = ? AND p.item_value IS NOT NULL
+              AND (d.pk IS NOT NULL OR NOT EXISTS (SELECT 1 FROM sink_desired s WHERE s.pk = p.pk AND s.sk = p.sk))
+            ORDER BY p.pk, p.sk
+            """,
+            params=[sink],
+        ).to_arrow_table().cast(PREVIOUS_SCHEMA)
         con.execute(
             """
             INSERT INTO sink_published (sink, pk, sk, item_value, published_at)
@@ -94,11 +107,12 @@ def plan_changes(
         desired = con.execute("SELECT count(*) FROM sink_desired").fetchall()[0][0]
         con.execute("DROP TABLE sink_puts")
         con.execute("DROP TABLE sink_desired")
-    return Changes(puts=puts, deletes=deletes, desired=desired, adopted=adopted)
+    return Changes(puts=puts, deletes=deletes, desired=desired, adopted=adopted, previous=previous)
 
 
 def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes) -> None:
-    """After a successful write: store the written values, forget the deleted keys."""
+    """After a successful write: store the written values, forget the deleted keys, and log the
+    already-published values that changed (quality/restatements.py) in the same transaction."""
     written = changes.puts.select(["pk", "sk", "item_value"])
     deleted = changes.deletes.select(["pk", "sk"])
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -120,6 +134,7 @@ def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes
                 " WHERE sink_published.sink = ? AND sink_published.pk = d.pk AND sink_published.sk = d.sk",
                 [sink],
             )
+            record_restatements(con, sink, changes.previous, now)
         finally:
             con.unregister("sink_written")
             con.unregister("sink_deleted")
