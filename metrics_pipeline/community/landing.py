@@ -96,7 +96,7 @@ def land(con, activities: list[RepoActivity], members: dict[str, list[dict] | No
     refetched = sorted({i for a in ok for i in a.timelines})
     events = _table([r for a in ok for i, entries in a.timelines.items() for e in entries for r in event_rows(i, e)], EVENTS)
     transfers = _table([t for a in ok for t in a.transfers], TRANSFERS)
-    etags = {k: v for a in activities for k, v in a.polls.items()} | (member_polls or {})
+    etags = {k: v for a in ok for k, v in a.polls.items()} | (member_polls or {})  # only for what lands
     polls = _table([{"request": k, "etag": v} for k, v in sorted(etags.items())], POLLS)
     orgs = {org: rows for org, rows in members.items() if rows is not None}
     member_rows = _table([{"org": org, "login": m["login"], "raw": _raw(m)} for org, rows in orgs.items() for m in rows], MEMBERS)

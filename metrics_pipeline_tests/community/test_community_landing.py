@@ -57,11 +57,13 @@ def test_pages_since_windows_and_a_rerun_answered_304_cost_nothing_and_change_no
 
 def test_rate_limits_and_server_errors_are_waited_out_and_the_data_is_complete(community, stub, tmp_path):
     stage_one(stub)
-    for fault in ("primary", "secondary403", "secondary429", "502", "503"):
-        stub.fail_next(fault)
+    for fault, path in (("primary", "/orgs/org/public_members"), ("secondary403", "/repos/org/alpha/issues?"),
+                        ("secondary429", "/pulls?"), ("502", "/issues/2/timeline"), ("503", "/repos/org/beta/issues/1/")):
+        stub.fail_next(fault, path=path)
     started = time.monotonic()
     faulted = community.run([community_github], "2024-02-01")
     assert faulted.success and time.monotonic() - started >= 3  # reset in 1 s (+1 s margin), Retry-After 1 s twice
+    assert sorted(status for _, status in stub.statuses if status >= 400) == [403, 403, 429, 502, 503]
     clean = Community(tmp_path, stub, name="clean")
     clean.run([community_github], "2024-02-01")
     assert snapshot(community) == snapshot(clean)
@@ -148,3 +150,33 @@ def test_a_landing_killed_before_its_commit_leaves_the_old_state_and_a_rerun_the
     community.run([community_github], "2024-02-02")
     assert snapshot(community) == snapshot(reference)
     assert community.query("SELECT count(*) FROM community_transfers") == [(1,)]
+
+
+def test_pull_requests_are_read_newest_first_until_the_window_starts(community, stub):
+    for number, day in enumerate(["2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08"], start=1):
+        stub.add_pr("org/alpha", number, "bob", f"{day}T08:00:00Z")
+    community.set_registry(["org/alpha"])
+    community.run([community_github], "2024-01-08", per_page=1)  # first fetch: whole history
+    stub.event("org/alpha", 1, "merged", "maint", "2024-01-08T12:00:00Z")  # the oldest PR changes last
+    stub.requests.clear()
+    community.run([community_github], "2024-01-08", per_page=1)
+    pages = [_query(p).get("page", "1") for p in stub.requests if urlparse(p).path == "/repos/org/alpha/pulls"]
+    assert pages == ["1", "2", "3"]  # #1 (01-08 12:00), #4 (01-08 08:00), then #3 (01-07): older than the window
+    assert community.query("SELECT number, state, CAST(merged_at AS VARCHAR) FROM community_pull_requests ORDER BY number") == [
+        (1, "closed", "2024-01-08 12:00:00"), (2, "open", None), (3, "open", None), (4, "open", None)]
+
+
+def test_the_stub_loads_issues_events_and_members_from_its_json_data(community, stub):
+    stub.load({"repos": {"org/alpha": {"issues": [
+        {"number": 1, "author": "alice", "created": "2024-01-10T08:00:00Z",
+         "events": [{"kind": "commented", "login": "maint", "at": "2024-01-10T09:00:00Z"}]},
+        {"number": 2, "author": "bob", "created": "2024-01-10T10:00:00Z", "pr": True,
+         "events": [{"kind": "merged", "login": "maint", "at": "2024-01-11T10:00:00Z"}]},
+    ]}}, "orgs": {"org": ["maint"]}})
+    community.set_registry(["org/alpha"])
+    assert community.run([community_github], "2024-01-11").success
+    assert community.query("SELECT number, is_pull_request, state FROM community_issues ORDER BY number") == [
+        (1, False, "open"), (2, True, "closed")]
+    assert community.query("SELECT event, actor_login FROM community_events ORDER BY event") == [
+        ("closed", "maint"), ("commented", "maint"), ("merged", "maint")]
+    assert community.query("SELECT org, login FROM community_members") == [("org", "maint")]

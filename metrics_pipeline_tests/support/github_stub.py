@@ -70,6 +70,7 @@ class GitHubStub(CommunityScripting):
         self.members: dict[str, list[str]] = {}  # lower(org) -> public member logins
         self.rate_used = 0
         self._faults: deque[str] = deque()
+        self._path_faults: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -91,11 +92,15 @@ class GitHubStub(CommunityScripting):
     def remove(self, repo: str) -> None:
         self.repos[repo.lower()] = StubRepo(repo, gone=True)
 
-    def fail_next(self, kind: str, times: int = 1) -> None:
+    def fail_next(self, kind: str, times: int = 1, path: str | None = None) -> None:
+        """The next `times` requests (only those whose path contains `path`, if given) get `kind`."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
         with self._lock:
-            self._faults.extend([kind] * times)
+            if path is None:
+                self._faults.extend([kind] * times)
+            else:
+                self._path_faults.extend([(path, kind)] * times)
 
     # --- serving ---------------------------------------------------------------------------
     @property
@@ -115,8 +120,12 @@ class GitHubStub(CommunityScripting):
             self._server.server_close()
             self._server = None
 
-    def next_fault(self) -> str | None:
+    def next_fault(self, path: str = "") -> str | None:
         with self._lock:
+            for index, (part, kind) in enumerate(self._path_faults):
+                if part in path:
+                    del self._path_faults[index]
+                    return kind
             return self._faults.popleft() if self._faults else None
 
     def load(self, data: dict) -> None:
@@ -151,7 +160,7 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
                 stub.requests.append(self.path)
             if stub.token and self.headers.get("Authorization", "") not in (f"token {stub.token}", f"Bearer {stub.token}"):
                 return self._reply(401, {"message": "Bad credentials"})
-            fault = stub.next_fault()
+            fault = stub.next_fault(self.path)
             if fault:
                 return self._fault(fault)
             parts = url.path.strip("/").split("/")
