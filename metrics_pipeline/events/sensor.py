@@ -34,6 +34,8 @@ def plan(cursor: str | None, source: SegmentSource, now: datetime) -> tuple[list
     ready = sorted(d for d in days if first <= d <= today.isoformat())  # EVENT_DAILY's last partition is today
     deferred = sorted(d for d in days if d > today.isoformat())  # clock skew past midnight: tomorrow's partition
     refs = [segment.ref for segment in new]
+    if refs and not ready:  # only days before the first partition or tomorrow's: land them with today
+        ready = [today.isoformat()]
     digest = hashlib.sha1(json.dumps(refs + ready).encode()).hexdigest()[:12]
     requests = []
     for low, high in contiguous_ranges([date.fromisoformat(d) for d in ready]):

@@ -72,12 +72,27 @@ def test_accepted_events_are_spooled_with_the_authenticated_product(collector):
     assert storage["time_us"] == 1709251199_000000  # 2024-02-29T23:59:59Z
 
 
+def counters(collector: Collector) -> Counter:
+    status, text = collector.get("/metrics")
+    assert status == 200
+    return Counter({line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines() if not line.startswith("#")})
+
+
 def test_healthz_and_prometheus_counters(collector):
     assert collector.get("/healthz") == (200, '{"status":"ok"}')
-    status, text = collector.get("/metrics")
-    values = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if not line.startswith("#")}
-    assert status == 200
-    assert values["metrics_collector_events_accepted_total"] == len(spooled_events(collector))
-    for reason in ("unauthorized", "forbidden", "invalid", "too_large"):
-        assert values[f'metrics_collector_requests_rejected_total{{reason="{reason}"}}'] >= 1
-    assert values["metrics_collector_spooled_bytes_total"] > 0 and values["metrics_collector_segments_sealed_total"] >= 1
+    before = counters(collector)
+    collector.post("/events", {"events": [STORAGE]}, "nope")
+    collector.post("/events", {"events": [{**STORAGE, "product": "beta"}]}, TOKENS["alpha"])
+    collector.post("/events", {"events": [{**STORAGE, "bytes": "many"}]}, TOKENS["alpha"])
+    collector.post("/events", {"events": [STORAGE] * 60}, TOKENS["alpha"])
+    assert collector.post("/events", {"events": [STORAGE] * 3}, TOKENS["alpha"])[0] == 202
+    after = counters(collector)
+    after.subtract(before)
+    rejected = {f'metrics_collector_requests_rejected_total{{reason="{r}"}}': 1
+                for r in ("unauthorized", "forbidden", "invalid", "too_large")}
+    assert {k: v for k, v in after.items() if v and "bytes" not in k} == {
+        **rejected, "metrics_collector_requests_accepted_total": 1, "metrics_collector_events_accepted_total": 3}
+    assert after["metrics_collector_spooled_bytes_total"] > 3 * 100
+    spooled_events(collector)  # waits for the age seal
+    assert counters(collector)["metrics_collector_segments_sealed_total"] >= 1

@@ -15,7 +15,9 @@ from metrics_pipeline_tests.support.collector_server import TOKENS
 
 
 def test_every_acknowledged_event_lands_exactly_once_after_sigkill(pipeline):
-    collector = pipeline.collector(METRICS_EVENTS_SEGMENT_SECONDS="3600").start()  # nothing seals by age
+    collector = pipeline.collector(METRICS_EVENTS_SEGMENT_SECONDS="3600")  # nothing seals by age
+    collector.workers = 2  # two writer processes, each with its open segment
+    collector.start()
     acked, stop = [], threading.Event()
 
     def client(worker: int) -> None:
@@ -38,7 +40,7 @@ def test_every_acknowledged_event_lands_exactly_once_after_sigkill(pipeline):
             time.sleep(0.01)
         collector.kill()  # mid-batch: requests are in flight
         stop.set()
-    assert list((pipeline.spool / "open").glob("*.open")), "the killed writer's segment is still open"
+    assert list((pipeline.spool / "open").glob("*.open")), "the killed writers' segments are still open"
 
     restarted = pipeline.collector().start()  # recovers: cuts a torn tail, seals the orphan
     try:

@@ -1,0 +1,51 @@
+"""The sensor's plan: each sealed segment requested once, days past midnight deferred, a two-day listing."""
+
+import json
+import os
+from collections import Counter
+from datetime import datetime, timezone
+
+from metrics_pipeline.collector.segments import EVENTS, frame
+from metrics_pipeline.collector.spool import SegmentWriter
+from metrics_pipeline.events.segment_sources import LocalSegmentSource
+from metrics_pipeline.events.sensor import plan
+
+MIDNIGHT = 1709251200_000000  # 2024-03-01T00:00:00Z
+
+
+def seal_segment(spool, sealed_day: str, days: dict[str, int]):
+    writer = SegmentWriter(spool, "t", max_bytes=1 << 20, max_age_seconds=3600)
+    events = [{"time_us": MIDNIGHT} for _ in range(sum(days.values()))]
+    writer.append([frame(EVENTS, json.dumps(events).encode())], len(events), Counter(days))
+    path = writer.seal()
+    target = path.parents[1] / sealed_day / path.name  # as if sealed on `sealed_day`
+    target.parent.mkdir(exist_ok=True)
+    os.rename(path, target)
+    return target.name.removesuffix(".seg")
+
+
+def ranges(requests):
+    return [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
+             tuple(r.run_config["ops"]["raw_events"]["config"]["segments"])) for r in requests]
+
+
+def test_segments_are_requested_once_and_tomorrows_day_waits_for_its_partition(tmp_path):
+    source = LocalSegmentSource(spool=str(tmp_path))
+    late_evening = datetime(2024, 2, 29, 23, 58, tzinfo=timezone.utc)
+    a = seal_segment(tmp_path, "2024-02-29", {"2024-02-27": 1, "2024-02-29": 2, "2024-03-01": 1})  # skew: tomorrow
+    requests, cursor = plan(None, source, late_evening)
+    assert ranges(requests) == [("2024-02-27", "2024-02-27", (f"2024-02-29/{a}",)),
+                                ("2024-02-29", "2024-02-29", (f"2024-02-29/{a}",))]
+    assert json.loads(cursor)["deferred"] == ["2024-03-01"]
+    assert plan(cursor, source, late_evening)[0] == []  # seen: not requested again
+
+    b = seal_segment(tmp_path, "2024-03-01", {"2024-03-01": 3})
+    requests, cursor = plan(cursor, source, datetime(2024, 3, 1, 0, 1, tzinfo=timezone.utc))
+    assert ranges(requests) == [("2024-03-01", "2024-03-01", (f"2024-03-01/{b}",))]  # and the deferred day
+
+    seal_segment(tmp_path, "2024-01-15", {"2024-01-15": 1})  # a folder older than the cursor's window
+    c = seal_segment(tmp_path, "2024-03-03", {"2022-05-01": 2})  # only days before METRICS_START_DATE
+    requests, cursor = plan(cursor, source, datetime(2024, 3, 3, 9, tzinfo=timezone.utc))
+    assert ranges(requests) == [("2024-03-03", "2024-03-03", (f"2024-03-03/{c}",))]  # landed with today, counted
+    # the listing covers the folders from the cursor's day - 1 on (sealing writes into today's folder)
+    assert json.loads(cursor)["seen"] == [f"2024-02-29/{a}", f"2024-03-01/{b}", f"2024-03-03/{c}"]
