@@ -25,7 +25,7 @@ def _assets(definitions):
 def test_asset_keys_jobs_schedules_and_sensors(definitions):
     assert WAREHOUSE_ASSETS <= set(_assets(definitions))
     assert {j.name for j in definitions.resolve_all_job_defs()} >= {"daily_metrics_job", "monthly_rollups_job", "totals_job"}
-    assert [s.name for s in definitions.schedules] == ["daily_metrics_schedule"]
+    assert [s.name for s in definitions.schedules] == ["daily_metrics_schedule", "sink_reconciliation_schedule"]
     assert {s.name for s in definitions.sensors} >= {"late_data_sensor", "rollup_automation_sensor"}
 
 

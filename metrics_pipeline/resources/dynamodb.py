@@ -26,6 +26,10 @@ RETRYABLE_CODES = frozenset({
 class DynamoDBWriteError(RuntimeError):
     """Some requests were still rejected after every retry: the sink's state is not published."""
 
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code  # DynamoDB's error code, e.g. ValidationException ("" when throttled out)
+
 
 @dataclass
 class WriteStats:
@@ -95,7 +99,7 @@ class DynamoDBResource(dg.ConfigurableResource):
                     if code not in RETRYABLE_CODES:
                         failed.set()
                         message = error.response.get("Error", {}).get("Message", "")
-                        raise DynamoDBWriteError(f"BatchWriteItem on {table} failed: {code} {message}") from None
+                        raise DynamoDBWriteError(f"BatchWriteItem on {table} failed: {code} {message}", code) from None
                 else:
                     pending = response.get("UnprocessedItems", {}).get(table, [])
                 if pending and attempt >= self.max_attempts:

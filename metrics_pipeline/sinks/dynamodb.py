@@ -14,9 +14,17 @@ import pyarrow as pa
 
 from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
 from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTIVITY, ensure_tables
 from metrics_pipeline.sinks.published import Changes, plan_changes, record_published
+from metrics_pipeline.sinks.quarantine import (
+    Refusal,
+    quarantine_metadata,
+    record_refusals,
+    refuse_and_write,
+    refused_keys,
+    without_quarantined,
+)
 
 GITHUB_MONTH_WINDOW = 14  # months before the current one that keep MONTH items (15 in all)
 
@@ -103,6 +111,9 @@ class ItemSet:
     range_key: str
     sql: str
     build_items: Callable[[pa.Table, str], list[dict]]
+    value_fields: tuple[tuple[str, str], ...]  # (attribute, DynamoDB type) joined into item_value
+    total_flag: str | None = None  # attribute "true" on items without a timestamp (the GSI's key)
+    params_for: Callable[[date], list] = lambda as_of: []  # the SQL's parameters for a run date
 
     @property
     def published_name(self) -> str:
@@ -110,8 +121,34 @@ class ItemSet:
         return f"dynamodb:{self.suffix}"
 
 
-INSTALL_SINK = ItemSet(INSTALL_ACTIVITY, "type_timestamp", INSTALL_ITEMS_SQL, _install_items)
-GITHUB_SINK = ItemSet(GITHUB_ACTIVITY, "type_identifier", GITHUB_ITEMS_SQL, _github_items)
+INSTALL_SINK = ItemSet(INSTALL_ACTIVITY, "type_timestamp", INSTALL_ITEMS_SQL, _install_items,
+                       (("type", "S"), ("install_count", "N"), ("timestamp", "N")), total_flag="is_total")
+GITHUB_SINK = ItemSet(GITHUB_ACTIVITY, "type_identifier", GITHUB_ITEMS_SQL, _github_items,
+                      (("type", "S"), ("repo", "S"), ("commit_count", "N"), ("timestamp", "N"), ("expiry", "N")),
+                      params_for=lambda as_of: list(github_month_window(as_of)))
+MALFORMED = "\x00malformed"  # never equals a desired item_value
+
+
+def stored_value(sink: ItemSet, item: dict) -> str:
+    """A stored item's `item_value` as the desired-items SQL builds it; an item whose shape was
+    tampered with (attribute types, missing or extra attributes) gets MALFORMED instead."""
+    names, parts = {"plugin_name", sink.range_key, "last_updated_timestamp"}, []
+    for name, type_ in sink.value_fields:
+        attribute = item.get(name)
+        if attribute is None:
+            parts.append("")
+        elif set(attribute) != {type_}:
+            return MALFORMED
+        else:
+            parts.append(attribute[type_])
+            names.add(name)
+    if sink.total_flag is not None and "timestamp" not in item:
+        if item.get(sink.total_flag) != {"S": "true"}:
+            return MALFORMED
+        names.add(sink.total_flag)
+    if set(item) != names or set(item["last_updated_timestamp"]) != {"N"}:
+        return MALFORMED
+    return "|".join(parts)
 
 
 def _scan_keys(client, table: str, range_key: str) -> pa.Table:
@@ -130,6 +167,22 @@ def _scan_keys(client, table: str, range_key: str) -> pa.Table:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _without_refused(changes: Changes, refusals: list[Refusal]) -> Changes:
+    """Refused keys are not published: their pending marks are dropped like deleted keys'."""
+    if not refusals:
+        return changes
+    refused = {(r.pk, r.sk) for r in refusals}
+    keep = [(pk, sk) not in refused for pk, sk in zip(changes.puts["pk"].to_pylist(), changes.puts["sk"].to_pylist())]
+    deletes = pa.concat_tables([changes.deletes.select(["pk", "sk"]), refused_keys(refusals)])
+    return Changes(changes.puts.filter(pa.array(keep, pa.bool_())), deletes, changes.desired, changes.adopted)
+
+
+def refused_values(puts: pa.Table, refusals: list[Refusal]) -> dict[tuple[str, str], str]:
+    refused = {(r.pk, r.sk) for r in refusals}
+    columns = puts.select(["pk", "sk", "item_value"]).to_pydict()
+    return {(pk, sk): value for pk, sk, value in zip(*columns.values(), strict=True) if (pk, sk) in refused}
+
+
 def _publish(
     sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, params: list,
     on_batch: Callable[[int], None] | None,
@@ -138,29 +191,37 @@ def _publish(
     table = dynamodb.table_name(sink.suffix)
     target_id = ensure_tables(dynamodb, client)[table]
     name = sink.published_name
+    desired_sql, desired_params = without_quarantined(sink.sql, params, name)
     with warehouse.connect() as con:
         changes: Changes = plan_changes(
-            con, name, target_id, lambda: _scan_keys(client, table, sink.range_key), sink.sql, params
+            con, name, target_id, lambda: _scan_keys(client, table, sink.range_key), desired_sql, desired_params
         )
     started = time.perf_counter()
     now_ms = str(int(time.time() * 1000))
-    requests = [{"PutRequest": {"Item": item}} for item in sink.build_items(changes.puts, now_ms)]
     deletes = changes.deletes.to_pydict()
-    requests += [
+    delete_requests = [
         {"DeleteRequest": {"Key": {"plugin_name": {"S": pk}, sink.range_key: {"S": sk}}}}
         for pk, sk in zip(deletes["pk"], deletes["sk"], strict=True)
     ]
-    stats = dynamodb.write_batches(table, requests, client, on_batch)
+    stats, refusals = refuse_and_write(
+        dynamodb, client, table, "plugin_name", sink.range_key,
+        sink.build_items(changes.puts, now_ms), delete_requests, on_batch,
+    )
     seconds = time.perf_counter() - started
     with warehouse.connect() as con:
-        record_published(con, name, changes)
+        record_published(con, name, _without_refused(changes, refusals))
+        with transaction(con):
+            record_refusals(con, name, refusals, refused_values(changes.puts, refusals))
+        quarantine = quarantine_metadata(con, name)
     return {
         "table": table,
         "desired_items": changes.desired,
-        "written": changes.puts.num_rows,
+        "written": changes.puts.num_rows - len(refusals),
         "deleted": changes.deletes.num_rows,
         "unchanged": changes.unchanged,
         "adopted_existing_keys": changes.adopted,
+        "quarantined_now": len(refusals),
+        **quarantine,
         "batch_requests": stats.requests,
         "retried_requests": stats.retries,
         "write_seconds": round(seconds, 3),

@@ -1,7 +1,9 @@
 """Read-back checks: catch drift made outside the pipeline (edits, deletes, a restored backup).
 
 DynamoDB: a random sample of published keys is fetched with BatchGetItem and compared with
-what we recorded. Postgres: per-granularity row counts and sums must equal the rollups'.
+what we recorded; drifted keys are marked pending so the next publish rewrites them, and the
+check fails (ERROR) until they are repaired. Postgres: per-granularity row counts and sums must
+equal the rollups'. `sink_reconciliation_job` (reconcile.py) repairs the whole sink.
 """
 
 import time
@@ -10,13 +12,14 @@ import dagster as dg
 
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
 from metrics_pipeline.sinks.dynamodb import (
     GITHUB_SINK,
     INSTALL_SINK,
     ItemSet,
     dynamodb_github_activity,
     dynamodb_install_activity,
+    stored_value,
 )
 from metrics_pipeline.sinks.postgres import (
     GITHUB_ACTIVITY,
@@ -27,15 +30,7 @@ from metrics_pipeline.sinks.postgres import (
 )
 
 SAMPLE_SIZE = 200
-_VALUE_FIELDS = {
-    INSTALL_SINK.suffix: ("type", "install_count", "timestamp"),
-    GITHUB_SINK.suffix: ("type", "repo", "commit_count", "timestamp", "expiry"),
-}
-
-
-def _canonical(item: dict, suffix: str) -> str:
-    """The same `item_value` string the desired-items SQL builds (missing attributes are '')."""
-    return "|".join(next(iter(item[name].values())) if name in item else "" for name in _VALUE_FIELDS[suffix])
+REPAIR_HINT = "drift outside the pipeline: run sink_reconciliation_job (or the sink asset) to repair"
 
 
 def _batch_get(client, table: str, keys: list[dict], attempts: int = 8) -> list[dict]:
@@ -65,13 +60,26 @@ def check_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDB
     keys = [{"plugin_name": {"S": pk}, sink.range_key: {"S": sk}} for pk, sk, _ in sample]
     found = _batch_get(dynamodb.client(), table, keys) if keys else []
     items = {(i["plugin_name"]["S"], i[sink.range_key]["S"]): i for i in found}
-    missing = [f"{pk} {sk}" for pk, sk, _ in sample if (pk, sk) not in items]
-    different = [f"{pk} {sk}" for pk, sk, value in sample
-                 if (pk, sk) in items and _canonical(items[(pk, sk)], sink.suffix) != value]
+    missing = [(pk, sk) for pk, sk, _ in sample if (pk, sk) not in items]
+    different = [(pk, sk) for pk, sk, value in sample
+                 if (pk, sk) in items and stored_value(sink, items[(pk, sk)]) != value]
+    with warehouse.connect() as con, transaction(con):
+        if missing or different:  # the next publish rewrites them
+            con.executemany(
+                "UPDATE sink_published SET item_value = NULL, published_at = NULL WHERE sink = ? AND pk = ? AND sk = ?",
+                [[sink.published_name, pk, sk] for pk, sk in missing + different],
+            )
+        (awaiting,) = con.execute(
+            "SELECT count(*) FROM sink_published WHERE sink = ? AND item_value IS NULL", [sink.published_name]
+        ).fetchone()
+    passed = not missing and not different and not awaiting
     return dg.AssetCheckResult(
-        passed=not missing and not different,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=None if passed else REPAIR_HINT,
         metadata={"table": table, "sampled": len(sample), "missing": len(missing), "different": len(different),
-                  "examples": ", ".join((missing + different)[:5])},
+                  "keys_awaiting_rewrite": awaiting,
+                  "examples": ", ".join(f"{pk[:60]} {sk[:60]}" for pk, sk in (missing + different)[:5])},
     )
 
 
@@ -94,6 +102,8 @@ def check_postgres(table: PostgresTable, warehouse: DuckDBWarehouse, postgres: P
         } if exists else {}
     return dg.AssetCheckResult(
         passed=expected == actual,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=None if expected == actual else REPAIR_HINT,
         metadata={"table": table.name, "expected": str(dict(sorted(expected.items()))),
                   "actual": str(dict(sorted(actual.items())))},
     )

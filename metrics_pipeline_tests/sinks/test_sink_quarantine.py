@@ -1,0 +1,119 @@
+"""Items DynamoDB cannot store are quarantined with a count; the rest of the sink is written and
+later runs neither fail nor offer the same item again."""
+
+from datetime import date, datetime
+
+import dagster as dg
+import pytest
+
+from metrics_pipeline.resources.dynamodb import DynamoDBResource
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse
+from metrics_pipeline.sinks.dynamodb import GITHUB_SINK, INSTALL_SINK, dynamodb_github_activity, dynamodb_install_activity
+from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
+from metrics_pipeline.sinks.quarantine import (
+    ITEM_TOO_LARGE,
+    PARTITION_KEY_TOO_LONG,
+    SORT_KEY_TOO_LONG,
+    item_refusal,
+    write_isolating,
+)
+from metrics_pipeline.sinks.reconcile import reconcile_dynamodb
+from metrics_pipeline_tests.sinks.sink_helpers import (
+    expected_github_items,
+    expected_install_items,
+    hub_scenario,
+    scan_table,
+    write_rollups,
+)
+
+AS_OF = date(2025, 3, 10)
+LONG = "napari-" + "é" * 1100  # 1,107 characters, 2,207 UTF-8 bytes: over the 2,048-byte key limit
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture
+def dynamodb(dynamodb_endpoint, dynamodb_stack) -> DynamoDBResource:
+    return DynamoDBResource(stack=dynamodb_stack, endpoint_url=dynamodb_endpoint)
+
+
+def materialize(warehouse, dynamodb) -> dict[str, dict]:
+    result = dg.materialize(
+        [dynamodb_install_activity, dynamodb_github_activity],
+        resources={"warehouse": warehouse, "dynamodb": dynamodb},
+        run_config={"ops": {"dynamodb__github_activity": {"config": {"as_of_date": AS_OF.isoformat()}}}},
+    )
+    assert result.success
+    return {name: {k: v.value for k, v in result.asset_materializations_for_node(name)[0].metadata.items()}
+            for name in ("dynamodb__install_activity", "dynamodb__github_activity")}
+
+
+def item(pk: str, sk: str, **extra) -> dict:
+    return {"plugin_name": {"S": pk}, "type_timestamp": {"S": sk}, "install_count": {"N": "1"}, **extra}
+
+
+def test_limits_are_utf8_bytes():
+    assert item_refusal(item("a" * 2048, "TOTAL:"), "plugin_name", "type_timestamp") is None
+    assert item_refusal(item("é" * 1024, "TOTAL:"), "plugin_name", "type_timestamp") is None  # 2,048 bytes
+    assert item_refusal(item("é" * 1025, "TOTAL:"), "plugin_name", "type_timestamp").reason == PARTITION_KEY_TOO_LONG
+    assert item_refusal(item("a", "D" * 1025), "plugin_name", "type_timestamp").reason == SORT_KEY_TOO_LONG
+    big = item_refusal(item("a", "TOTAL:", note={"S": "x" * 410_000}), "plugin_name", "type_timestamp")
+    assert (big.reason, big.key_ok) == (ITEM_TOO_LARGE, True)
+
+
+def test_a_plugin_name_over_the_key_limit_is_quarantined_and_the_rest_is_written(warehouse, dynamodb):
+    rollups = hub_scenario()
+    clean = hub_scenario()
+    rollups.daily[(LONG, date(2024, 2, 29))] = 2
+    rollups.monthly[(LONG, date(2024, 2, 1))] = 2
+    rollups.total[LONG] = 2
+    rollups.latest_commits[(LONG, "Org/Long")] = datetime(2025, 3, 1, 8)
+    write_rollups(warehouse, rollups)
+
+    first = materialize(warehouse, dynamodb)
+    installs, github = first["dynamodb__install_activity"], first["dynamodb__github_activity"]
+    assert (installs["written"], installs["quarantined_now"], installs["quarantined_items"]) == (12, 3, 3)
+    assert installs["quarantine_reasons"] == {PARTITION_KEY_TOO_LONG: 3}
+    assert "(2207 bytes) TOTAL:" in installs["quarantine_examples"]
+    assert (github["written"], github["quarantined_now"]) == (len(expected_github_items(clean, AS_OF)), 1)
+    assert scan_table(dynamodb, "install-activity", "type_timestamp") == expected_install_items(clean)
+    assert scan_table(dynamodb, "github-activity", "type_identifier") == expected_github_items(clean, AS_OF)
+    with warehouse.connect() as con:
+        assert con.execute("SELECT sink, sk, reason FROM sink_quarantine ORDER BY sink, sk").fetchall() == [
+            ("dynamodb:github-activity", "LATEST:Org/Long", PARTITION_KEY_TOO_LONG),
+            ("dynamodb:install-activity", "DAY:20240229", PARTITION_KEY_TOO_LONG),
+            ("dynamodb:install-activity", "MONTH:202402", PARTITION_KEY_TOO_LONG),
+            ("dynamodb:install-activity", "TOTAL:", PARTITION_KEY_TOO_LONG),
+        ]
+        assert con.execute("SELECT count(*) FROM sink_published WHERE pk = ?", [LONG]).fetchone() == (0,)
+
+    again = materialize(warehouse, dynamodb)["dynamodb__install_activity"]  # not offered again, still visible
+    assert (again["written"], again["quarantined_now"], again["quarantined_items"], again["batch_requests"]) == (0, 0, 3, 0)
+    rollups.total[LONG] = 3  # a changed value is checked again (locally) and stays quarantined
+    write_rollups(warehouse, rollups)
+    changed = materialize(warehouse, dynamodb)["dynamodb__install_activity"]
+    assert (changed["written"], changed["quarantined_now"], changed["quarantined_items"]) == (0, 1, 3)
+
+    repairs = reconcile_dynamodb(INSTALL_SINK, warehouse, dynamodb, [])
+    assert (repairs["repaired_missing"], repairs["repaired_changed"], repairs["deleted_extra"]) == (0, 0, 0)
+    assert repairs["quarantined_items"] == 3
+    del rollups.daily[(LONG, date(2024, 2, 29))]  # the plugin's day is gone: its refusal is released
+    write_rollups(warehouse, rollups)
+    assert reconcile_dynamodb(INSTALL_SINK, warehouse, dynamodb, [])["quarantine_released"] == 1
+
+
+def test_a_batch_dynamodb_rejects_is_split_to_isolate_the_bad_item(dynamodb):
+    ensure_tables(dynamodb)
+    client, table = dynamodb.client(), dynamodb.table_name("install-activity")
+    requests = [{"PutRequest": {"Item": item(f"napari-p{i:02d}", "TOTAL:", is_total={"S": "true"})}} for i in range(60)]
+    requests[37]["PutRequest"]["Item"]["install_count"] = {"N": "not a number"}  # passes the local checks
+    stats, rejected = write_isolating(dynamodb, table, requests, client)
+    assert [request["PutRequest"]["Item"]["plugin_name"]["S"] for request, _ in rejected] == ["napari-p37"]
+    assert "numeric" in rejected[0][1]
+    stored = {i["plugin_name"]["S"] for i in client.scan(TableName=table)["Items"]}
+    assert stored == {f"napari-p{i:02d}" for i in range(60) if i != 37}
+    assert stats.requests >= 3
+    assert GITHUB_SINK.range_key == "type_identifier"
