@@ -1,12 +1,13 @@
 """Read API latency: /metrics/{plugin} over HTTP against each backend (not run in CI).
 
     python bench/bench_api.py [--plugins 100] [--days 400] [--requests 2000] [--concurrency 1 4]
-                              [--dynalite /path/to/node_modules/dynalite/cli.js]
+        [--targets duckdb postgres dynalite moto] [--dynalite /tmp/dynalite_api/node_modules/dynalite/cli.js]
 
-Builds one synthetic warehouse, publishes it with the real sinks to a throwaway Postgres and
-moto_server (and copies the same items into dynalite when given: moto's Query scans the whole
-table, dynalite's uses its key index), starts `python -m metrics_pipeline.api` per backend and
-times requests from client threads with keep-alive. Backend calls come from `X-Backend-Calls`.
+Builds one synthetic warehouse and publishes it with the real sinks to a throwaway Postgres and
+moto_server; dynalite (`npm install dynalite` into a temp dir) gets a copy of moto's items:
+moto's Query scans the whole table, dynalite's uses its key index. Starts
+`python -m metrics_pipeline.api` per target and times `/metrics/{plugin}` from client threads
+with keep-alive (10 % unknown plugins). Backend calls per request come from `X-Backend-Calls`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTI
 from metrics_pipeline.sinks.postgres import GITHUB_ACTIVITY as PG_GITHUB
 from metrics_pipeline.sinks.postgres import INSTALL_ACTIVITY as PG_INSTALLS
 from metrics_pipeline.sinks.postgres import publish
-from metrics_pipeline.sinks.status import publish_status, publish_status_dynamodb, last_complete_days
+from metrics_pipeline.sinks.status import last_complete_days, publish_status, publish_status_dynamodb
+from metrics_pipeline.api.backends.warehouse import WarehouseBackend
+from metrics_pipeline.api.timeline import plugin_query
 
 FIRST_DAY = date(2023, 1, 1)
 
@@ -66,7 +69,8 @@ def build_warehouse(path: Path, plugins: int, days: int) -> DuckDBWarehouse:
 
 
 def copy_to_dynalite(source: DynamoDBResource, target: DynamoDBResource, warehouse: DuckDBWarehouse) -> int:
-    """dynalite lacks TTL, which the sink's table set-up enables: create the tables here, copy the items."""
+    """dynalite lacks TTL, which the sink's table set-up enables: create the tables here and copy
+    every item the real sink wrote to moto_server."""
     src, dst, copied = source.client(), target.client(), 0
     for suffix, range_key in ((INSTALL_ACTIVITY, "type_timestamp"), (GITHUB_ACTIVITY, "type_identifier")):
         attributes = [{"AttributeName": "plugin_name", "AttributeType": "S"}, {"AttributeName": range_key, "AttributeType": "S"}]
@@ -134,46 +138,60 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=400)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--dynalite", help="path to dynalite's cli.js (npm install dynalite)")
+    parser.add_argument("--targets", nargs="+", default=["duckdb", "postgres", "dynalite"],
+                        choices=["duckdb", "postgres", "dynalite", "moto"])
+    parser.add_argument("--dynalite", default="/tmp/dynalite_api/node_modules/dynalite/cli.js",
+                        help="dynalite's cli.js (npm install dynalite into a temp dir)")
     args = parser.parse_args()
     for name, value in {**LOCAL_CREDENTIALS, "AWS_REGION": LOCAL_REGION}.items():
         os.environ.setdefault(name, value)
     today = FIRST_DAY + timedelta(days=args.days)
     plugins = [f"napari-plugin-{p}" for p in range(args.plugins)]
-    servers = []
+    servers, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         try:
             warehouse = build_warehouse(Path(tmp) / "bench.duckdb", args.plugins, args.days)
-            postgres_server = start_postgres()
-            servers.append(postgres_server)
-            moto, moto_url = start_dynamodb(tmp)
-            servers.append(moto)
-            stack = f"bench{uuid.uuid4().hex[:6]}"
-            moto_resource = DynamoDBResource(stack=stack, endpoint_url=moto_url)
+            with warehouse.connect(read_only=True) as con:
+                print("daily_installs rows:", con.execute("SELECT count(*) FROM daily_installs").fetchone()[0])
             started = time.perf_counter()
-            publish_install_activity(warehouse, moto_resource)
-            publish_github_activity(warehouse, moto_resource, as_of=today)
-            publish(PG_INSTALLS, warehouse, PostgresResource(dsn=postgres_server.dsn))
-            publish(PG_GITHUB, warehouse, PostgresResource(dsn=postgres_server.dsn))
-            publish_status(warehouse, dynamodb=moto_resource, postgres=PostgresResource(dsn=postgres_server.dsn))
-            print(f"published in {time.perf_counter() - started:.1f}s", flush=True)
-            targets = {"duckdb": {}, "postgres": {}, "dynamodb (moto_server)": {"METRICS_DYNAMODB_ENDPOINT_URL": moto_url}}
-            if args.dynalite:
+            WarehouseBackend(warehouse.path, 10).read_plugin(plugin_query(plugins[0], 12, today))
+            print(f"DuckDB snapshot + first read: {time.perf_counter() - started:.3f}s", flush=True)
+            stack, envs = f"bench{uuid.uuid4().hex[:6]}", {}
+            if "duckdb" in args.targets:
+                envs["duckdb"] = {"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": warehouse.path}
+            if "postgres" in args.targets:
+                postgres_server = start_postgres()
+                servers.append(postgres_server)
+                postgres = PostgresResource(dsn=postgres_server.dsn)
+                publish(PG_INSTALLS, warehouse, postgres)
+                publish(PG_GITHUB, warehouse, postgres)
+                publish_status(warehouse, postgres=postgres)
+                envs["postgres"] = {"METRICS_API_BACKEND": "postgres", "METRICS_POSTGRES_DSN": postgres_server.dsn}
+            if {"dynalite", "moto"} & set(args.targets):  # the real sink writes to moto_server
+                moto, moto_url = start_dynamodb(tmp)
+                servers.append(moto)
+                moto_resource = DynamoDBResource(stack=stack, endpoint_url=moto_url)
+                started = time.perf_counter()
+                publish_install_activity(warehouse, moto_resource)
+                publish_github_activity(warehouse, moto_resource, as_of=today)
+                publish_status(warehouse, dynamodb=moto_resource)
+                print(f"moto_server publish: {time.perf_counter() - started:.1f}s", flush=True)
+            if "dynalite" in args.targets:
                 port = free_port()
-                dynalite = start_server(["node", args.dynalite, "--port", str(port)], port, Path(tmp) / "dynalite.log")
-                servers.append(dynalite)
-                dynalite_url = f"http://127.0.0.1:{port}"
-                copied = copy_to_dynalite(moto_resource, DynamoDBResource(stack=stack, endpoint_url=dynalite_url), warehouse)
-                print(f"copied {copied} items to dynalite", flush=True)
-                targets["dynamodb (dynalite)"] = {"METRICS_DYNAMODB_ENDPOINT_URL": dynalite_url}
-            rows = []
-            for label, extra in targets.items():
+                servers.append(start_server(["node", args.dynalite, "--port", str(port)], port, Path(tmp) / "dynalite.log"))
+                url = f"http://127.0.0.1:{port}"
+                count = copy_to_dynalite(moto_resource, DynamoDBResource(stack=stack, endpoint_url=url), warehouse)
+                print(f"dynalite: {count} items copied", flush=True)
+                envs["dynamodb (dynalite)"] = {"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": stack,
+                                               "METRICS_DYNAMODB_ENDPOINT_URL": url}
+            if "moto" in args.targets:
+                envs["dynamodb (moto_server)"] = {"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": stack,
+                                                  "METRICS_DYNAMODB_ENDPOINT_URL": moto_url}
+            for label, env in envs.items():
                 port = free_port()
-                env = {"METRICS_API_BACKEND": label.split()[0], "METRICS_API_TODAY": today.isoformat(),
-                       "METRICS_WAREHOUSE_PATH": warehouse.path, "METRICS_POSTGRES_DSN": postgres_server.dsn,
-                       "METRICS_DYNAMODB_STACK": stack, **extra}
                 api = start_server([sys.executable, "-m", "metrics_pipeline.api", "--port", str(port)], port,
-                                   Path(tmp) / f"api-{port}.log", env=env, timeout=60)
+                                   Path(tmp) / f"api-{port}.log", env={**env, "METRICS_API_TODAY": today.isoformat()},
+                                   timeout=60)
                 try:
                     for concurrency in args.concurrency:
                         result = hammer(f"http://127.0.0.1:{port}", plugins, args.requests, concurrency)
