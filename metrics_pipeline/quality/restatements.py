@@ -75,7 +75,7 @@ def _insert(con: duckdb.DuckDBPyConnection, sink: str, previous: pa.Table, now: 
             INSERT INTO restatements (sink, plugin_name, metric, granularity, period_start, repo,
                                       old_value, new_value, run_id, restated_at)
             SELECT $sink, pk, $metric, granularity, period_start, repo, old_count, new_count, $run_id, $now
-            FROM ({RESTATED_SQL})
+            FROM ({RESTATED_SQL}) ORDER BY pk, granularity, period_start, repo
             """,
             {"sink": sink, "metric": metric, "count_field": count_field, "repo_field": repo_field or 0,
              "log_removals": sink in LOGS_REMOVALS,

@@ -8,6 +8,7 @@ import dagster as dg
 import pyarrow as pa
 
 from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from metrics_pipeline.commits.sources import FileCommitsSource
 from metrics_pipeline.installs.sources import FileInstallsSource
 from metrics_pipeline.landing.batch import SourceBatch
 from metrics_pipeline.quality.settings import QualitySettings
@@ -16,16 +17,17 @@ from metrics_pipeline_tests.scenario import Scenario
 
 def run(
     scenario: Scenario, assets: list, first: str | None = None, last: str | None = None,
-    checks_only: bool = False, **resources,
+    checks_only: bool = False, tags: dict | None = None, **resources,
 ) -> dg.ExecuteInProcessResult:
     """One run of `assets` (and checks) over [first, last], like a single-run backfill; never raises.
     `checks_only`: run only the checks among `assets` (the others just define their targets)."""
     checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)]
     selection = dg.AssetSelection.checks(*checks) if checks_only else None
-    tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first else {}
+    if first:
+        tags = {**(tags or {}), PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first}
     return dg.materialize(
         assets, resources={**scenario.resources(), "quality_settings": QualitySettings(), **resources},
-        instance=scenario.instance, tags=tags, raise_on_error=False, selection=selection,
+        instance=scenario.instance, tags=tags or {}, raise_on_error=False, selection=selection,
     )
 
 
@@ -66,3 +68,39 @@ class LeakyInstallsSource(FileInstallsSource):
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+class LeakyCommitsSource(FileCommitsSource):
+    """A misbehaving source: returns the files' commits plus rows it should never return."""
+
+    extra_rows: list[str] = []  # "repo,sha,author time (UTC)"
+
+    def commits(self, start: date, end: date, repos) -> SourceBatch:
+        batch = super().commits(start, end, repos)
+        rows = [line.split(",") for line in self.extra_rows]
+        extra = pa.table({
+            "repo": [r for r, _, _ in rows], "sha": [s for _, s, _ in rows], "author_id": ["1"] * len(rows),
+            "commit_author_date": pa.array([at(t) for *_, t in rows], pa.timestamp("us")),
+            "commit_message": ["m"] * len(rows),
+            "ingestion_time": pa.array([at(t) for *_, t in rows], pa.timestamp("us")),
+        })
+        return SourceBatch(pa.concat_tables([batch.rows, extra.cast(batch.rows.schema)]), batch.fingerprints, batch.quarantined)
+
+
+def automate(assets: list, checks: list, scenario: Scenario, cursor, **resources) -> tuple[object, dict[str, list[str]]]:
+    """One automation tick, carried out like the daemon would: each requested asset is run (with
+    the checks that ride along) over its requested partitions. Returns the cursor and the requests."""
+    defs = dg.Definitions(assets=assets, asset_checks=checks,
+                          resources={**scenario.resources(), "quality_settings": QualitySettings(), **resources})
+    result = dg.evaluate_automation_conditions(defs=defs, instance=scenario.instance, cursor=cursor)
+    requested = {}
+    for asset in assets:
+        if not result.get_num_requested(asset.key):
+            continue
+        partitions = sorted(result.get_requested_partitions(asset.key) - {None})
+        requested[asset.key.to_user_string()] = partitions
+        riding = [c for c in checks if any(k.asset_key == asset.key for k in c.check_keys)]
+        outcome = run(scenario, [asset, *riding], partitions[0] if partitions else None,
+                      partitions[-1] if partitions else None, **resources)
+        assert outcome.success, asset.key
+    return result.cursor, requested
