@@ -13,17 +13,13 @@ from packaging.utils import canonicalize_name
 
 from metrics_pipeline.api import timeline
 from metrics_pipeline.api.backends import make_backend
-from metrics_pipeline.api.backends.base import BackendUnavailable, ExportUnavailable, MetricsBackend
+from metrics_pipeline.api.backends.base import BackendUnavailable, BadRequest, ExportUnavailable, MetricsBackend
 from metrics_pipeline.api.export_route import add_export_route
 from metrics_pipeline.api.settings import ApiSettings
 
 MAX_NAME_LENGTH = 200
 LIMIT_DOC = "Months in each timeline, ending with last month (default 12; non-numeric or negative: 0)."
 PLUGIN_DOC = "Plugin name in any spelling: matched after PEP 503 normalization."
-
-
-class BadRequest(ValueError):
-    """Answered 400 with this message."""
 
 
 def create_app(
@@ -106,5 +102,5 @@ def create_app(
         return {"status": "ok", "backend": backend.name,
                 "export_backend": export_backend.name if export_backend else None}
 
-    add_export_route(app, export_backend, BadRequest)
+    add_export_route(app, export_backend)
     return app

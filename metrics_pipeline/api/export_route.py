@@ -13,7 +13,7 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from packaging.utils import canonicalize_name
 
-from metrics_pipeline.api.backends.base import ExportUnavailable, MetricsBackend
+from metrics_pipeline.api.backends.base import BadRequest, ExportUnavailable, MetricsBackend
 from metrics_pipeline.api.export import DATASETS, PAGE_SIZE_MAX, ExportRequest
 
 CHUNK_ROWS = 200
@@ -28,17 +28,17 @@ def _value(value):
     return value
 
 
-def _positive(text: str, name: str, bad) -> int:
+def _positive(text: str, name: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise bad(f"{name}={text!r} is not an integer") from None
+        raise BadRequest(f"{name}={text!r} is not an integer") from None
     if value < 1:
-        raise bad(f"{name}={value} must be at least 1")
+        raise BadRequest(f"{name}={value} must be at least 1")
     return value
 
 
-def _day(text: str | None, name: str, bad) -> date | None:
+def _day(text: str | None, name: str) -> date | None:
     if text is None:
         return None
     try:
@@ -46,7 +46,7 @@ def _day(text: str | None, name: str, bad) -> date | None:
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
-        raise bad(f"{name}={text!r} is not a date (YYYY-MM-DD)") from None
+        raise BadRequest(f"{name}={text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _chunks(columns: tuple[str, ...], rows: list[tuple], fmt: str) -> Iterator[bytes]:
@@ -67,7 +67,7 @@ def _chunks(columns: tuple[str, ...], rows: list[tuple], fmt: str) -> Iterator[b
     yield b"]"
 
 
-def add_export_route(app: FastAPI, backend: MetricsBackend | None, bad) -> None:
+def add_export_route(app: FastAPI, backend: MetricsBackend | None) -> None:
     names = ", ".join(DATASETS)
 
     @app.get("/export/{dataset}", summary="Bulk export of one dataset, paged, as CSV or JSON")
@@ -86,16 +86,16 @@ def add_export_route(app: FastAPI, backend: MetricsBackend | None, bad) -> None:
         if dataset not in DATASETS:
             raise HTTPException(404, f"unknown dataset {dataset!r}: choose one of {names}")
         if format not in FORMATS:
-            raise bad(f"format={format!r}: choose csv or json")
+            raise BadRequest(f"format={format!r}: choose csv or json")
         chosen = DATASETS[dataset]
-        first_day, last_day = _day(start, "start", bad), _day(stop, "stop", bad)
+        first_day, last_day = _day(start, "start"), _day(stop, "stop")
         if chosen.date_column is None and (first_day or last_day):
-            raise bad(f"dataset {dataset} has no dates: start/stop do not apply")
+            raise BadRequest(f"dataset {dataset} has no dates: start/stop do not apply")
         if first_day and last_day and first_day > last_day:
-            raise bad(f"start={start} is after stop={stop}")
-        page_number, size = _positive(page, "page", bad), _positive(rows_per_page, "rows_per_page", bad)
+            raise BadRequest(f"start={start} is after stop={stop}")
+        page_number, size = _positive(page, "page"), _positive(rows_per_page, "rows_per_page")
         if size > PAGE_SIZE_MAX:
-            raise bad(f"rows_per_page={size} is above the maximum of {PAGE_SIZE_MAX}")
+            raise BadRequest(f"rows_per_page={size} is above the maximum of {PAGE_SIZE_MAX}")
         if backend is None:
             raise ExportUnavailable(
                 "export reads Postgres or the DuckDB warehouse (DynamoDB is read by key only): "
@@ -105,7 +105,7 @@ def add_export_route(app: FastAPI, backend: MetricsBackend | None, bad) -> None:
         result = backend.export_page(wanted, (page_number - 1) * size, size)
         last_page = max(1, math.ceil(result.total_rows / size))
         if page_number > last_page:
-            raise bad(f"page={page_number} is beyond the last page ({last_page}) of {result.total_rows} rows "
+            raise BadRequest(f"page={page_number} is beyond the last page ({last_page}) of {result.total_rows} rows "
                       f"at rows_per_page={size}")
         links = {"first": 1, "last": last_page}
         if page_number > 1:

@@ -6,6 +6,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from metrics_pipeline.api.export import ExportRequest
+
+
+class BadRequest(ValueError):
+    """The request itself is wrong: HTTP 400 with this message."""
+
 
 class BackendUnavailable(RuntimeError):
     """The backend cannot answer now (e.g. a pipeline run holds the warehouse): HTTP 503."""
@@ -62,7 +68,7 @@ class MetricsBackend(ABC):
     def ping(self) -> None:
         """A cheap reachability check for /healthz; raises on failure."""
 
-    def export_page(self, request: "ExportRequest", offset: int, limit: int) -> ExportPage:  # noqa: F821
+    def export_page(self, request: ExportRequest, offset: int, limit: int) -> ExportPage:
         raise ExportUnavailable(f"the {self.name} backend does not serve export")
 
     def close(self) -> None:

@@ -14,17 +14,18 @@ from metrics_pipeline.api.backends.base import BackendUnavailable, ExportPage, M
 from metrics_pipeline.api.export import ExportRequest, statements
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 
-# kind, month, count, latest. The status table may not exist yet (status never published):
+# kind, month, count, latest; ranges on period_key (= period_start for DAY/MONTH rows) use the primary
+# key. The status table may not exist yet (status never published):
 # it is read by a second statement so that a missing table does not fail the metrics.
 PLUGIN_SQL = """
 SELECT 'IM', period_start, install_count, NULL::timestamptz FROM install_activity
- WHERE plugin_name = %(plugin)s AND %(installs)s AND granularity = 'MONTH' AND period_start BETWEEN %(first)s AND %(last)s
+ WHERE plugin_name = %(plugin)s AND %(installs)s AND granularity = 'MONTH' AND period_key BETWEEN %(first)s AND %(last)s
 UNION ALL SELECT 'IT', NULL, install_count, NULL FROM install_activity
  WHERE plugin_name = %(plugin)s AND %(installs)s AND granularity = 'TOTAL'
 UNION ALL SELECT 'IW', NULL, sum(install_count), NULL FROM install_activity
- WHERE plugin_name = %(plugin)s AND %(installs)s AND granularity = 'DAY' AND period_start BETWEEN %(day0)s AND %(day1)s
+ WHERE plugin_name = %(plugin)s AND %(installs)s AND granularity = 'DAY' AND period_key BETWEEN %(day0)s AND %(day1)s
 UNION ALL SELECT 'CM', period_start, sum(commit_count), NULL FROM github_activity
- WHERE plugin_name = %(plugin)s AND %(commits)s AND granularity = 'MONTH' AND period_start BETWEEN %(first)s AND %(last)s
+ WHERE plugin_name = %(plugin)s AND %(commits)s AND granularity = 'MONTH' AND period_key BETWEEN %(first)s AND %(last)s
  GROUP BY period_start
 UNION ALL SELECT 'CT', NULL, sum(commit_count), NULL FROM github_activity
  WHERE plugin_name = %(plugin)s AND %(commits)s AND granularity = 'TOTAL'
