@@ -17,6 +17,7 @@ from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
+from metrics_pipeline.sinks.quarantine import split_postgres_rows
 
 
 COPY_CHUNK_BYTES = 1 << 20
@@ -140,12 +141,14 @@ def publish(
     table: PostgresTable, warehouse: DuckDBWarehouse, postgres: PostgresResource,
     before_commit: Callable[[], None] | None = None,
 ) -> dict:
-    """Read the desired rows from the warehouse and load them into Postgres (migrating first)."""
+    """Read the desired rows from the warehouse and load them into Postgres (migrating first);
+    rows whose key Postgres cannot index are quarantined, the rest are loaded."""
     with warehouse.connect() as con:
-        rows = con.sql(table.source_sql).to_arrow_table()
+        rows = con.sql(table.source_sql).to_arrow_table().rename_columns(table.columns)
+        rows, quarantine = split_postgres_rows(con, f"postgres:{table.name}", [n for n, _ in table.keys], rows)
     with postgres.connect() as connection:
         apply_migrations(connection)
-        return load_rows(connection, table, rows, before_commit)
+        return load_rows(connection, table, rows, before_commit) | quarantine
 
 
 _ASSET_ARGS = dict(group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL,

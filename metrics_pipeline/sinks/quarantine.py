@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from metrics_pipeline.resources.dynamodb import DynamoDBResource, DynamoDBWriteError, WriteStats
 
@@ -170,3 +171,37 @@ def refused_keys(refusals: list[Refusal]) -> pa.Table:
     return pa.table({"pk": pa.array([r.pk for r in refusals], pa.string()),
                      "sk": pa.array([r.sk for r in refusals], pa.string())})
 
+
+
+# Postgres: a primary-key entry must fit a btree index row (2,704 bytes with its overhead).
+POSTGRES_KEY_LIMIT = 2600  # bytes of UTF-8 text over all key columns
+POSTGRES_KEY_TOO_LONG = f"key over {POSTGRES_KEY_LIMIT} bytes (Postgres index row limit)"
+
+
+def split_postgres_rows(con: duckdb.DuckDBPyConnection, sink: str, key_columns: list[str], rows: pa.Table) -> tuple[pa.Table, dict]:
+    """Rows whose key Postgres cannot index are left out and recorded in `sink_quarantine`
+    (replacing this sink's earlier refusals: every run checks every desired row)."""
+    sizes = None
+    for name in key_columns:
+        if pa.types.is_string(rows.schema.field(name).type) or pa.types.is_large_string(rows.schema.field(name).type):
+            size = pc.fill_null(pc.binary_length(rows[name]), 0)
+            sizes = size if sizes is None else pc.add(sizes, size)
+    refused_mask = pc.greater(sizes, POSTGRES_KEY_LIMIT) if sizes is not None else pa.array([False] * rows.num_rows)
+    refused = rows.filter(refused_mask)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    columns = refused.select(key_columns).to_pylist()
+    records = [[sink, row[key_columns[0]], "|".join("" if row[c] is None else str(row[c]) for c in key_columns[1:]),
+                POSTGRES_KEY_TOO_LONG, now] for row in columns]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM sink_quarantine WHERE sink = ?", [sink])
+        if records:
+            con.executemany(
+                "INSERT INTO sink_quarantine (sink, pk, sk, reason, seen_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (sink, pk, sk) DO NOTHING", records,
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows.filter(pc.invert(refused_mask)), {"quarantined_now": len(records), **quarantine_metadata(con, sink)}

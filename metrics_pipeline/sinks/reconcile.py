@@ -139,8 +139,8 @@ def reconcile_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: Dyna
 def reconcile_postgres(table: pg.PostgresTable, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dict:
     """A publish diffs the whole table: rows written were missing or changed, rows deleted were extra."""
     result = pg.publish(table, warehouse, postgres)
-    return {"table": result["table"], "desired_rows": result["desired_rows"],
-            "repaired_rows": result["written"], "deleted_extra": result["deleted"]}
+    return {"table": result["table"], "desired_rows": result["desired_rows"], "repaired_rows": result["written"],
+            "deleted_extra": result["deleted"], "quarantined_items": result["quarantined_items"]}
 
 
 class ReconciliationConfig(dg.Config):

@@ -1,18 +1,23 @@
 """Items DynamoDB cannot store are quarantined with a count; the rest of the sink is written and
 later runs neither fail nor offer the same item again."""
 
+import hashlib
 from datetime import date, datetime
 
 import dagster as dg
+import psycopg
 import pytest
 
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
+from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
-from metrics_pipeline.sinks.dynamodb import GITHUB_SINK, INSTALL_SINK, dynamodb_github_activity, dynamodb_install_activity
+from metrics_pipeline.sinks.dynamodb import INSTALL_SINK, dynamodb_github_activity, dynamodb_install_activity
 from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
+from metrics_pipeline.sinks.postgres import postgres_github_activity, postgres_install_activity
 from metrics_pipeline.sinks.quarantine import (
     ITEM_TOO_LARGE,
     PARTITION_KEY_TOO_LONG,
+    POSTGRES_KEY_TOO_LONG,
     SORT_KEY_TOO_LONG,
     item_refusal,
     write_isolating,
@@ -20,7 +25,9 @@ from metrics_pipeline.sinks.quarantine import (
 from metrics_pipeline.sinks.reconcile import reconcile_dynamodb
 from metrics_pipeline_tests.sinks.sink_helpers import (
     expected_github_items,
+    expected_github_rows,
     expected_install_items,
+    expected_install_rows,
     hub_scenario,
     scan_table,
     write_rollups,
@@ -116,4 +123,34 @@ def test_a_batch_dynamodb_rejects_is_split_to_isolate_the_bad_item(dynamodb):
     stored = {i["plugin_name"]["S"] for i in client.scan(TableName=table)["Items"]}
     assert stored == {f"napari-p{i:02d}" for i in range(60) if i != 37}
     assert stats.requests >= 3
-    assert GITHUB_SINK.range_key == "type_identifier"
+
+
+def test_a_key_postgres_cannot_index_is_quarantined_and_the_rest_is_loaded(warehouse, postgres_database):
+    # 2,700 bytes that do not compress (Postgres would otherwise shrink the index entry)
+    long_name = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(43))[:2700]
+    rollups, clean = hub_scenario(), hub_scenario()
+    rollups.daily[(long_name, date(2024, 2, 29))] = 2
+    rollups.monthly[(long_name, date(2024, 2, 1))] = 2
+    rollups.total[long_name] = 2
+    rollups.total_commits[(long_name, "Org/Long")] = 1
+    write_rollups(warehouse, rollups)
+    resources = {"warehouse": warehouse, "postgres": PostgresResource(dsn=postgres_database)}
+    for run in range(2):  # later runs do not fail either
+        result = dg.materialize([postgres_install_activity, postgres_github_activity], resources=resources)
+        assert result.success
+        installs = {k: v.value for k, v in result.asset_materializations_for_node("postgres__install_activity")[0].metadata.items()}
+        assert (installs["quarantined_now"], installs["quarantine_reasons"]) == (3, {POSTGRES_KEY_TOO_LONG: 3})
+        assert installs["written"] == (len(expected_install_rows(clean)) if run == 0 else 0)
+    with psycopg.connect(postgres_database) as connection:
+        assert set(connection.execute("SELECT plugin_name, granularity, period_start, install_count FROM install_activity")) \
+            == expected_install_rows(clean)
+        github = set(connection.execute(
+            "SELECT plugin_name, repo, granularity, period_start, commit_count, latest_commit_at FROM github_activity"))
+    assert github == expected_github_rows(clean)
+    with warehouse.connect() as con:
+        assert con.execute("SELECT sink, sk FROM sink_quarantine ORDER BY sink, sk").fetchall() == [
+            ("postgres:github_activity", "Org/Long|TOTAL|"),
+            ("postgres:install_activity", "DAY|2024-02-29"),
+            ("postgres:install_activity", "MONTH|2024-02-01"),
+            ("postgres:install_activity", "TOTAL|"),
+        ]
