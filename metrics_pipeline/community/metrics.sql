@@ -36,14 +36,25 @@ grid AS (
     FROM periods p CROSS JOIN tracked t
     WHERE t.repo_key IN (SELECT repo_key FROM community_repos)
 ),
--- open at the period's end: by the last close/reopen before it, else by closed_at
+-- when each item was open: from its creation or a reopen to the next close (or merge); an item
+-- without close/reopen events is open from creation to its closed_at
+changes AS (
+    SELECT issue_id, created_at AS changed_at, true AS opens FROM items
+    UNION ALL SELECT s.issue_id, s.created_at, s.opens FROM state_changes s SEMI JOIN items USING (issue_id)
+    UNION ALL SELECT issue_id, closed_at, false FROM items
+    WHERE closed_at IS NOT NULL AND issue_id NOT IN (SELECT issue_id FROM state_changes)
+),
+open_spans AS (
+    SELECT issue_id, changed_at AS open_from, next_at AS open_to
+    FROM (SELECT *, lead(changed_at) OVER (PARTITION BY issue_id ORDER BY changed_at, opens) AS next_at FROM changes)
+    WHERE opens
+),
+-- open at the period's end: a span begun before it and not closed before it
 open_at_end AS (
-    SELECT p.period_start, p.period_end, it.*
-    FROM periods p JOIN items it ON it.created_at < p.period_end
-    WHERE coalesce(
-        (SELECT arg_max(s.opens, s.created_at) FROM state_changes s
-         WHERE s.issue_id = it.issue_id AND s.created_at < p.period_end),
-        it.closed_at IS NULL OR it.closed_at >= p.period_end)
+    SELECT DISTINCT p.period_start, p.period_end, it.*
+    FROM periods p
+    JOIN open_spans o ON o.open_from < p.period_end AND (o.open_to IS NULL OR o.open_to >= p.period_end)
+    JOIN items it USING (issue_id)
 ),
 backlog AS (
     SELECT period_start, repo_key,
