@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import date
@@ -121,3 +122,39 @@ def test_command_refuses_bad_settings_naming_them():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == "metrics_pipeline.api: METRICS_API_BACKEND is not set: choose one of dynamodb, postgres, duckdb"
+
+
+def test_dynamodb_reads_are_key_lookups_issued_concurrently(api_data):
+    backend = DynamoDBBackend(api_data.dynamodb_stack, api_data.dynamodb_endpoint, None)
+    calls, lock = [], threading.Lock()
+
+    def before(model, **_):
+        with lock:
+            calls.append([model.name, time.monotonic(), None])
+
+    def after(model, **_):
+        with lock:
+            next(c for c in reversed(calls) if c[0] == model.name and c[2] is None)[2] = time.monotonic()
+
+    backend._client.meta.events.register("before-call.dynamodb", before)
+    backend._client.meta.events.register("after-call.dynamodb", after)
+    try:
+        for limit in (0, 12, 24):
+            facts = backend.read_plugin(plugin_query("napari-foo", limit, date(2024, 3, 10)))
+            assert facts.total_installs == 154393 and facts.backend_calls == 4
+    finally:
+        backend.close()
+    assert sorted({name for name, _, _ in calls}) == ["BatchGetItem", "GetItem", "Query"]  # never Scan
+    assert len(calls) == 12
+    # The reads of a request are in flight together (a sequential client never has two at once).
+    in_flight = [max_in_flight(calls[request * 4:(request + 1) * 4]) for request in range(3)]
+    assert min(in_flight) >= 2 and max(in_flight) == 4, in_flight
+
+
+def max_in_flight(calls: list) -> int:
+    events = sorted([(start, 1) for _, start, _ in calls] + [(end, -1) for _, _, end in calls])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
