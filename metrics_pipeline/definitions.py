@@ -16,6 +16,7 @@ DOMAINS = (
     "metrics_pipeline.sinks",
     "metrics_pipeline.events",
     "metrics_pipeline.community",  # off unless METRICS_COMMUNITY_SOURCE=github
+    "metrics_pipeline.quality",  # checks, alert sensor, restatement log
 )
 
 

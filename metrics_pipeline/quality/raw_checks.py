@@ -67,23 +67,24 @@ def _outside(days: list, start: date, end: date) -> int:
 
 
 def install_outcomes(
-    keys: list[str], source: InstallsSource, registry: PluginRegistry, con: duckdb.DuckDBPyConnection
+    keys: list[str], source: InstallsSource, registry: PluginRegistry, warehouse: DuckDBWarehouse
 ) -> dict[str, Outcome]:
     start, end = _window(keys)
     plugins = registry.load().plugin_names
     installers = list(getattr(source, "installers", None) or getattr(source, "download_types", None) or [])
-    batch = source.install_counts(start, end, plugins)
+    batch = source.install_counts(start, end, plugins)  # before opening the warehouse: a source may read it
     source_days = batch.rows.column("download_day").to_pylist()
     outside = _outside(source_days, start, end)
     by_source: dict[date, int] = {}
     for d, n in zip(source_days, batch.rows.column("download_count").to_pylist(), strict=True):
         by_source[d] = by_source.get(d, 0) + n
-    found = {
-        row[0]: row[1:]
-        for row in con.execute(
-            INSTALL_FAULTS_SQL, {"start": start, "end": end, "plugins": plugins, "installers": installers}
-        ).fetchall()
-    }
+    with warehouse.connect() as con:
+        found = {
+            row[0]: row[1:]
+            for row in con.execute(
+                INSTALL_FAULTS_SQL, {"start": start, "end": end, "plugins": plugins, "installers": installers}
+            ).fetchall()
+        }
     outcomes = {}
     for key in keys:
         day = date.fromisoformat(key)
@@ -100,10 +101,11 @@ def install_outcomes(
 
 
 def commit_outcomes(
-    keys: list[str], source: CommitsSource, registry: PluginRegistry, con: duckdb.DuckDBPyConnection
+    keys: list[str], source: CommitsSource, registry: PluginRegistry, warehouse: DuckDBWarehouse
 ) -> dict[str, Outcome]:
     start, end = _window(keys)
     pairs = registry.load().plugin_repos
+    # Before opening the warehouse: the GitHub source reads its landing table from it.
     batch = source.commits(start, end, sorted({repo for _, repo in pairs}))
     outside = _outside(
         [None if t is None else t.date() for t in batch.rows.column("commit_author_date").to_pylist()], start, end
@@ -116,12 +118,13 @@ def commit_outcomes(
         by_source = dict(scratch.execute(SOURCE_COMMITS_SQL).fetchall())
     finally:
         scratch.close()
-    found = {
-        row[0]: row[1:]
-        for row in con.execute(
-            COMMIT_FAULTS_SQL, {"start": start, "end": end, "pairs": [f"{p} {r}" for p, r in pairs]}
-        ).fetchall()
-    }
+    with warehouse.connect() as con:
+        found = {
+            row[0]: row[1:]
+            for row in con.execute(
+                COMMIT_FAULTS_SQL, {"start": start, "end": end, "pairs": [f"{p} {r}" for p, r in pairs]}
+            ).fetchall()
+        }
     outcomes = {}
     for key in keys:
         day = date.fromisoformat(key)
@@ -144,8 +147,7 @@ def raw_installs_match_source(
 ):
     """Each landed day holds exactly the source's qualifying downloads: no nulls, untracked
     plugins, non-counted installers, duplicate keys or rows from outside the day."""
-    with warehouse.connect() as con:
-        outcomes = install_outcomes(context.partition_keys, installs_source, registry, con)
+    outcomes = install_outcomes(context.partition_keys, installs_source, registry, warehouse)
     yield from partition_evaluations(context, outcomes, ERROR)
 
 
@@ -156,8 +158,7 @@ def raw_commits_match_source(
 ):
     """Each landed day holds exactly the source's distinct commits of registry repos, each once,
     on its author day."""
-    with warehouse.connect() as con:
-        outcomes = commit_outcomes(context.partition_keys, commits_source, registry, con)
+    outcomes = commit_outcomes(context.partition_keys, commits_source, registry, warehouse)
     yield from partition_evaluations(context, outcomes, ERROR)
 
 

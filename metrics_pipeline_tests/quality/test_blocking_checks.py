@@ -119,3 +119,18 @@ def test_rollups_that_disagree_fail_naming_the_plugin_and_the_opening_balance_co
     assert found[("total_commits_match_months", None)] == (
         False, {"differences": 1, "examples": "napari-foo Org/Foo: 5 (expected 1)"})
     assert found[("latest_commits_match_months", None)] == (True, {"differences": 0, "examples": ""})
+
+
+def test_the_raw_checks_agree_with_every_source_kind(scenario):
+    """Files, Snowflake and the GitHub landing: the source's own recount equals what landed."""
+    scenario.set_registry([("napari-foo", "https://github.com/Org/Foo")])
+    scenario.downloads.write([Download("2024-02-29 23:59:59", "napari-foo", times=2), Download("2024-03-01 00:00:00", "napari-foo")])
+    scenario.commits.write([Commit("org/foo", SHA[0], "2024-02-29 23:00:00"), Commit("Org/Foo", SHA[1], "2024-03-01 08:00:00")])
+    result = run(scenario, [raw_installs, raw_commits, raw_installs_match_source, raw_commits_match_source],
+                 "2024-02-29", "2024-03-01")
+    assert result.success
+    found = outcomes(result)
+    assert {key: (ok, figures["landed_downloads"]) for key, (ok, figures) in found.items() if key[0].startswith("raw_installs")} == {
+        ("raw_installs_match_source", "2024-02-29"): (True, 2), ("raw_installs_match_source", "2024-03-01"): (True, 1)}
+    assert {key: (ok, figures["landed_commits"]) for key, (ok, figures) in found.items() if key[0].startswith("raw_commits")} == {
+        ("raw_commits_match_source", "2024-02-29"): (True, 1), ("raw_commits_match_source", "2024-03-01"): (True, 1)}
