@@ -21,6 +21,19 @@ ROLLUP_AUTOMATION = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("rollup when inputs change")
 
+# Sinks publish only what passed the blocking checks: while an ERROR check has failed on a
+# sink's inputs (or on their inputs, e.g. a landed day), the sink waits and keeps its previously
+# published values; it publishes once the partition is fixed and its check passes.
+_BLOCKING_CHECK_FAILED = dg.AutomationCondition.any_checks_match(
+    dg.AutomationCondition.check_failed(), blocking_only=True
+)
+NO_FAILED_BLOCKING_CHECK_UPSTREAM = (
+    ~dg.AutomationCondition.any_deps_match(
+        _BLOCKING_CHECK_FAILED | dg.AutomationCondition.any_deps_match(_BLOCKING_CHECK_FAILED)
+    )
+).with_label("no failed blocking check upstream")
+SINK_AUTOMATION = ROLLUP_AUTOMATION & NO_FAILED_BLOCKING_CHECK_UPSTREAM
+
 # The opening balance is built once when missing; afterwards the late-data sensor re-runs it
 # when rows before the first partition arrive, change or vanish.
 OPENING_AUTOMATION = dg.AutomationCondition.on_missing().with_label("build the opening balance once")
@@ -37,6 +50,7 @@ def warehouse_asset(
     deps=None,
     automation_condition: dg.AutomationCondition | None = None,
     kinds: frozenset[str] = frozenset({"duckdb"}),
+    check_specs: list[dg.AssetCheckSpec] | None = None,
 ):
     """`dg.asset` for a table in the DuckDB warehouse: shared pool, kinds, owners, column schema;
     partitioned ones backfill a whole range in one run."""
@@ -53,6 +67,7 @@ def warehouse_asset(
             group_name=group_name,
             owners=OWNERS,
             metadata={"dagster/column_schema": column_schema(*columns)},
+            check_specs=check_specs,
         )
 
 
@@ -64,6 +79,18 @@ def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The run's partition window as UTC dates [start, end): one day, one month or a whole range."""
     window = context.partition_time_window
     return window.start.date(), window.end.date()
+
+
+def landing_metadata(batch) -> dict:
+    """What a raw landing saw of its source and set aside (details in the `quarantine` table)."""
+    files = batch.files
+    return {
+        "source_rows_in_window": sum(max(f.source_rows, 0) for f in batch.fingerprints),
+        "rows_set_aside": sum(batch.quarantined.values()),
+        "set_aside_reasons": dict(batch.quarantined),
+        "quarantined_files": 0 if files is None else len(files.bad) + len(files.unplaced),
+        "duplicate_files": 0 if files is None else len(files.duplicates),
+    }
 
 
 def opening_metadata(batch, first_day: date) -> dict:

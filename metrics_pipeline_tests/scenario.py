@@ -180,11 +180,12 @@ class Scenario:
         }
 
     def materialize(
-        self, assets, first: str | None = None, last: str | None = None, raise_on_error: bool = True
+        self, assets, first: str | None = None, last: str | None = None, raise_on_error: bool = True,
+        tags: dict[str, str] | None = None,
     ) -> dg.ExecuteInProcessResult:
         """Materialize `assets` (with their upstream assets given as inputs already landed) for a
         partition range [first, last] as one run, like a single-run backfill."""
-        tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first else {}
+        tags = (tags or {}) | ({PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first else {})
         return dg.materialize(
             assets, resources=self.resources(), instance=self.instance, tags=tags, raise_on_error=raise_on_error
         )

@@ -1,4 +1,5 @@
-"""The whole graph on generated demo data equals an independent pure-Python recount of the files."""
+"""The whole graph on generated demo data equals an independent pure-Python recount of the files,
+including rows before the first partition (MONTH/TOTAL/LATEST only) and after a source file is deleted."""
 
 import csv
 import re
@@ -11,9 +12,12 @@ import pyarrow.parquet as pq
 import dagster as dg
 import pytest
 
-from metrics_pipeline.commits.assets import latest_commits, monthly_commits, raw_commits, total_commits
+from metrics_pipeline.automation.late_data import contiguous_ranges, find_late_days
+from metrics_pipeline.commits.assets import latest_commits, monthly_commits, opening_commits, raw_commits, total_commits
 from metrics_pipeline.demo.generate import generate
-from metrics_pipeline.installs.assets import daily_installs, monthly_installs, raw_installs, total_installs
+from metrics_pipeline.installs.assets import daily_installs, monthly_installs, opening_installs, raw_installs, total_installs
+from metrics_pipeline.landing.guards import ALLOW_DROP_TAG
+from metrics_pipeline.partitions import FIRST_DAY
 from metrics_pipeline_tests.scenario import Scenario
 
 
@@ -59,58 +63,71 @@ def _expected_commits(root: Path, by_repo) -> dict:
     return seen
 
 
+DAY_ASSETS = [raw_installs, daily_installs, raw_commits]
+TOTALS = [opening_installs, opening_commits, total_installs, total_commits, latest_commits]
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """Demo data from 22 days before the first partition (2023-01-01 in tests) to 8 days after."""
     scenario = Scenario(tmp_path_factory.mktemp("demo"))
     root = scenario.root / "demo"
-    generate(root, date(2023, 12, 20), date(2024, 1, 8), plugins=40, untracked=15)
+    generate(root, date(2022, 12, 10), date(2023, 1, 8), plugins=40, untracked=15)
     scenario.downloads.directory = root / "downloads"
     scenario.commits.directory = root / "commits"
     scenario.registry_path = root / "registry.csv"
-    assert scenario.materialize([raw_installs, daily_installs, raw_commits], "2023-12-20", "2024-01-08").success
-    assert scenario.materialize([monthly_installs, monthly_commits], "2023-12-01", "2024-01-01").success
-    assert scenario.materialize([total_installs, total_commits, latest_commits]).success
+    assert FIRST_DAY == date(2023, 1, 1)
+    assert scenario.materialize(DAY_ASSETS, "2023-01-01", "2023-01-08").success
+    assert scenario.materialize([monthly_installs, monthly_commits], "2023-01-01").success
+    assert scenario.materialize(TOTALS).success
     return scenario, root
+
+
+def _rollups(daily: Counter, commits: dict):
+    """DAY (partition days only), MONTH and TOTAL installs; MONTH, TOTAL and LATEST commits."""
+    days = {(d, p): n for (d, p), n in daily.items() if d >= FIRST_DAY}
+    monthly, total = Counter(), Counter()
+    for (d, p), n in daily.items():
+        monthly[(d.replace(day=1), p)] += n
+        total[p] += n
+    month_counts, latest = Counter(), {}
+    for (plugin, repo, _), when in commits.items():
+        month_counts[(plugin, repo, date(when.year, when.month, 1))] += 1
+        latest[(plugin, repo)] = max(latest.get((plugin, repo), when), when)
+    totals = Counter()
+    for (plugin, repo, _), n in month_counts.items():
+        totals[(plugin, repo)] += n
+    return days, monthly, total, month_counts, totals, latest
 
 
 def test_installs_equal_an_independent_recount(demo):
     scenario, root = demo
     names, _ = _registry(root / "registry.csv")
-    daily = _expected_installs(root, names)
+    days, monthly, total, *_ = _rollups(_expected_installs(root, names), {})
     assert scenario.query("SELECT download_day, plugin_name, install_count FROM daily_installs ORDER BY ALL") == sorted(
-        (d, p, n) for (d, p), n in daily.items()
+        (d, p, n) for (d, p), n in days.items()
     )
-    monthly, total = Counter(), Counter()
-    for (d, p), n in daily.items():
-        monthly[(d.replace(day=1), p)] += n
-        total[p] += n
-    assert scenario.query("SELECT month_start, plugin_name, install_count FROM monthly_installs ORDER BY ALL") == sorted(
+    assert scenario.query("SELECT month_start, plugin_name, install_count FROM installs_by_month ORDER BY ALL") == sorted(
         (m, p, n) for (m, p), n in monthly.items()
     )
     assert scenario.query("SELECT plugin_name, install_count FROM total_installs ORDER BY ALL") == sorted(total.items())
-    assert len(total) > 20
+    assert len(total) > 20 and any(m < FIRST_DAY for m, _ in monthly)
 
 
 def test_commits_equal_an_independent_recount(demo):
     scenario, root = demo
     _, by_repo = _registry(root / "registry.csv")
-    commits = _expected_commits(root, by_repo)
-    monthly, latest = Counter(), {}
-    for (plugin, repo, _), when in commits.items():
-        monthly[(date(when.year, when.month, 1), plugin, repo)] += 1
-        latest[(plugin, repo)] = max(latest.get((plugin, repo), when), when)
-    assert scenario.query("SELECT month_start, plugin_name, repo, commit_count FROM monthly_commits ORDER BY ALL") == sorted(
-        (m, p, r, n) for (m, p, r), n in monthly.items()
+    *_, month_counts, totals, latest = _rollups(Counter(), _expected_commits(root, by_repo))
+    assert scenario.query("SELECT month_start, plugin_name, repo, commit_count FROM commits_by_month ORDER BY ALL") == sorted(
+        (m, p, r, n) for (p, r, m), n in month_counts.items()
     )
-    totals = Counter()
-    for (_, p, r), n in monthly.items():
-        totals[(p, r)] += n
     assert scenario.query("SELECT plugin_name, repo, commit_count FROM total_commits ORDER BY ALL") == sorted(
         (p, r, n) for (p, r), n in totals.items()
     )
     assert scenario.query("SELECT plugin_name, repo, latest_commit_at FROM latest_commits ORDER BY ALL") == sorted(
         (p, r, t) for (p, r), t in latest.items()
     )
+    assert any(m < FIRST_DAY for (_, _, m) in month_counts)
 
 
 def _epoch_ms(day: date) -> int:
@@ -122,7 +139,46 @@ def _add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def test_every_sink_item_and_row_equals_an_independent_recount(demo, dynamodb_endpoint, dynamodb_stack, postgres_database):
+def _expected_sinks(root: Path):
+    """Every DynamoDB item (both tables) and Postgres row, by the issues' rules, from the raw files."""
+    names, by_repo = _registry(root / "registry.csv")
+    days, monthly, total, month_counts, totals, latest = _rollups(
+        _expected_installs(root, names), _expected_commits(root, by_repo)
+    )
+    installs = {(p, f"DAY:{d:%Y%m%d}"): {"type": "DAY", "install_count": n, "timestamp": _epoch_ms(d)} for (d, p), n in days.items()}
+    for (m, p), n in monthly.items():
+        installs[(p, f"MONTH:{m:%Y%m}")] = {"type": "MONTH", "install_count": n, "timestamp": _epoch_ms(m)}
+    for p, n in total.items():
+        installs[(p, "TOTAL:")] = {"type": "TOTAL", "install_count": n, "is_total": "true"}
+    github = {}
+    for (plugin, repo, month), n in month_counts.items():
+        if date(2021, 11, 1) <= month <= date(2023, 1, 1):  # run date 2023-01-20: 15 months
+            github[(plugin, f"MONTH:{month:%Y%m}:{repo}")] = {
+                "type": "MONTH", "repo": repo, "commit_count": n, "timestamp": _epoch_ms(month),
+                "expiry": _epoch_ms(_add_months(month, 14)) // 1000,
+            }
+    for (plugin, repo), n in totals.items():
+        github[(plugin, f"TOTAL:{repo}")] = {"type": "TOTAL", "repo": repo, "commit_count": n}
+    for (plugin, repo), when in latest.items():
+        github[(plugin, f"LATEST:{repo}")] = {
+            "type": "LATEST", "repo": repo, "timestamp": int(when.replace(tzinfo=timezone.utc).timestamp() * 1000)
+        }
+    install_rows = (
+        [(p, "DAY", d, n) for (d, p), n in days.items()]
+        + [(p, "MONTH", m, n) for (m, p), n in monthly.items()]
+        + [(p, "TOTAL", None, n) for p, n in total.items()]
+    )
+    github_rows = (
+        [(p, r, "MONTH", m, n, None) for (p, r, m), n in month_counts.items()]
+        + [(p, r, "TOTAL", None, n, None) for (p, r), n in totals.items()]
+        + [(p, r, "LATEST", None, None, t.replace(tzinfo=timezone.utc)) for (p, r), t in latest.items()]
+    )
+    return installs, github, sorted(install_rows, key=str), sorted(github_rows, key=str)
+
+
+def test_every_sink_item_and_row_equals_an_independent_recount_also_after_a_file_is_deleted(
+    demo, dynamodb_endpoint, dynamodb_stack, postgres_database
+):
     import psycopg
 
     from metrics_pipeline.resources.dynamodb import DynamoDBResource
@@ -131,70 +187,43 @@ def test_every_sink_item_and_row_equals_an_independent_recount(demo, dynamodb_en
     from metrics_pipeline_tests.sinks.sink_helpers import scan_table
 
     scenario, root = demo
-    names, by_repo = _registry(root / "registry.csv")
-    daily = _expected_installs(root, names)
-    commits = _expected_commits(root, by_repo)
     dynamodb = DynamoDBResource(stack=dynamodb_stack, endpoint_url=dynamodb_endpoint)
-    run = dg.materialize(
-        SINK_ASSETS,
-        resources={**scenario.resources(), "dynamodb": dynamodb, "postgres": PostgresResource(dsn=postgres_database)},
-        instance=scenario.instance,
-        run_config={"ops": {"dynamodb__github_activity": {"config": {"as_of_date": "2025-01-20"}}}},
-    )
-    assert run.success
+    resources = {**scenario.resources(), "dynamodb": dynamodb, "postgres": PostgresResource(dsn=postgres_database)}
 
-    # install-activity, built by the issue's rules from the raw recount
-    expected_installs = {}
-    monthly, total = Counter(), Counter()
-    for (d, p), n in daily.items():
-        expected_installs[(p, f"DAY:{d:%Y%m%d}")] = {"type": "DAY", "install_count": n, "timestamp": _epoch_ms(d)}
-        monthly[(d.replace(day=1), p)] += n
-        total[p] += n
-    for (m, p), n in monthly.items():
-        expected_installs[(p, f"MONTH:{m:%Y%m}")] = {"type": "MONTH", "install_count": n, "timestamp": _epoch_ms(m)}
-    for p, n in total.items():
-        expected_installs[(p, "TOTAL:")] = {"type": "TOTAL", "install_count": n, "is_total": "true"}
+    def publish_and_compare():
+        run = dg.materialize(
+            SINK_ASSETS, resources=resources, instance=scenario.instance,
+            run_config={"ops": {"dynamodb__github_activity": {"config": {"as_of_date": "2023-01-20"}}}},
+        )
+        assert run.success
+        installs, github, install_rows, github_rows = _expected_sinks(root)
+        assert scan_table(dynamodb, "install-activity", "type_timestamp") == installs
+        assert scan_table(dynamodb, "github-activity", "type_identifier") == github
+        with psycopg.connect(postgres_database) as con:
+            assert sorted(con.execute(
+                "SELECT plugin_name, granularity, period_start, install_count FROM install_activity"
+            ).fetchall(), key=str) == install_rows
+            assert sorted(con.execute(
+                "SELECT plugin_name, repo, granularity, period_start, commit_count, latest_commit_at FROM github_activity"
+            ).fetchall(), key=str) == github_rows
+        return installs
 
-    # github-activity: MONTH only for 2023-11 .. 2025-01 (run date 2025-01-20), so 2023-12 and 2024-01 here
-    expected_github = {}
-    month_counts, latest = Counter(), {}
-    for (plugin, repo, _), when in commits.items():
-        month_counts[(plugin, repo, date(when.year, when.month, 1))] += 1
-        latest[(plugin, repo)] = max(latest.get((plugin, repo), when), when)
-    totals = Counter()
-    for (plugin, repo, month), n in month_counts.items():
-        totals[(plugin, repo)] += n
-        if date(2023, 11, 1) <= month <= date(2025, 1, 1):
-            expected_github[(plugin, f"MONTH:{month:%Y%m}:{repo}")] = {
-                "type": "MONTH", "repo": repo, "commit_count": n, "timestamp": _epoch_ms(month),
-                "expiry": _epoch_ms(_add_months(month, 14)) // 1000,
-            }
-    for (plugin, repo), n in totals.items():
-        expected_github[(plugin, f"TOTAL:{repo}")] = {"type": "TOTAL", "repo": repo, "commit_count": n}
-    for (plugin, repo), when in latest.items():
-        expected_github[(plugin, f"LATEST:{repo}")] = {
-            "type": "LATEST", "repo": repo, "timestamp": int(when.replace(tzinfo=timezone.utc).timestamp() * 1000)
-        }
+    before = publish_and_compare()
 
-    assert scan_table(dynamodb, "install-activity", "type_timestamp") == expected_installs
-    assert scan_table(dynamodb, "github-activity", "type_identifier") == expected_github
-
-    with psycopg.connect(postgres_database) as con:
-        installs = con.execute(
-            "SELECT plugin_name, granularity, period_start, install_count FROM install_activity"
-        ).fetchall()
-        github = con.execute(
-            "SELECT plugin_name, repo, granularity, period_start, commit_count, latest_commit_at FROM github_activity"
-        ).fetchall()
-    assert sorted(installs, key=str) == sorted(
-        [(p, "DAY", d, n) for (d, p), n in daily.items()]
-        + [(p, "MONTH", m, n) for (m, p), n in monthly.items()]
-        + [(p, "TOTAL", None, n) for p, n in total.items()],
-        key=str,
-    )
-    assert sorted(github, key=str) == sorted(
-        [(p, r, "MONTH", m, n, None) for (p, r, m), n in month_counts.items()]
-        + [(p, r, "TOTAL", None, n, None) for (p, r), n in totals.items()]
-        + [(p, r, "LATEST", None, None, t.replace(tzinfo=timezone.utc)) for (p, r), t in latest.items()],
-        key=str,
-    )
+    # A partition day's file and a file from before the first partition vanish from the source.
+    r = scenario.resources()
+    look = lambda cursor: find_late_days(cursor, r["installs_source"], r["commits_source"], r["registry"], r["warehouse"])  # noqa: E731
+    cursor = look(None).cursor
+    (root / "downloads" / "2023" / "01" / "file_downloads-2023-01-05.parquet").unlink()
+    (root / "downloads" / "2022" / "12" / "file_downloads-2022-12-20.parquet").unlink()
+    late = look(cursor)
+    assert date(2023, 1, 5) in late.installs.days and late.installs.opening
+    assert late.installs.drop_confirmed
+    for first, last in contiguous_ranges(late.installs.days):
+        assert scenario.materialize(
+            [raw_installs, daily_installs], first.isoformat(), last.isoformat(), tags={ALLOW_DROP_TAG: "true"}
+        ).success
+    assert scenario.materialize([monthly_installs], "2023-01-01").success
+    assert scenario.materialize(TOTALS).success
+    after = publish_and_compare()
+    assert not any(key[1] == "DAY:20230105" for key in after) and any(key[1] == "DAY:20230105" for key in before)

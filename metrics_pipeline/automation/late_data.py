@@ -18,6 +18,7 @@ from pathlib import Path
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.landing.batch import Arrivals
+from metrics_pipeline.landing.guards import MAX_DROP
 from metrics_pipeline.partitions import FIRST_DAY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
@@ -32,6 +33,7 @@ class SourceLook:
     days: set[date] = field(default_factory=set)
     opening: bool = False
     reconciled: bool = False
+    drop_confirmed: bool = True  # the source as a whole still holds what was landed: shrunk days may shrink
 
 
 @dataclass
@@ -59,10 +61,13 @@ def _changed(
 
 def _look(changed: set[date], recorded: dict, counts: dict | None, opening_landed: bool, opening_touched: bool) -> SourceLook:
     """Landed partition days to re-run, and whether anything before the first day changed."""
+    landed = sum(rows for rows, _ in recorded.values() if rows > 0)
+    still = sum(min(counts.get(day, 0), rows) for day, (rows, _) in recorded.items() if rows > 0) if counts else landed
     return SourceLook(
         days={day for day in changed if day >= FIRST_DAY and day in recorded},
         opening=opening_landed and (opening_touched or any(day < FIRST_DAY for day in changed)),
         reconciled=counts is not None,
+        drop_confirmed=counts is None or still >= landed * (1 - MAX_DROP),
     )
 
 

@@ -5,11 +5,12 @@ import hashlib
 import dagster as dg
 
 from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from metrics_pipeline.automation.late_data import contiguous_ranges, find_late_days
+from metrics_pipeline.automation.late_data import SourceLook, contiguous_ranges, find_late_days
 from metrics_pipeline.commits.assets import opening_commits, raw_commits
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.installs.assets import daily_installs, opening_installs, raw_installs
 from metrics_pipeline.installs.sources import InstallsSource
+from metrics_pipeline.landing.guards import ALLOW_DROP_TAG
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, WarehouseBusyError
 
@@ -61,15 +62,18 @@ rollup_automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
-def _range_requests(days, asset_keys, kind: str) -> list[dg.RunRequest]:
+def _range_requests(look: SourceLook, asset_keys, kind: str) -> list[dg.RunRequest]:
+    """One run per contiguous range; a removal may empty days only while the source as a whole
+    still holds what was landed (otherwise the runs fail naming the setting: a vanished source)."""
     requests: list[dg.RunRequest] = []
-    for first, last in contiguous_ranges(days):
+    allow = {ALLOW_DROP_TAG: "true"} if look.drop_confirmed else {}
+    for first, last in contiguous_ranges(look.days):
         start, end = first.isoformat(), last.isoformat()
         requests.append(
             dg.RunRequest(
                 run_key=f"late-{kind}-{start}-{end}",
                 asset_selection=asset_keys,
-                tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end, "metrics/reason": "late-data"},
+                tags={PARTITION_RANGE_START_TAG: start, PARTITION_RANGE_END_TAG: end, "metrics/reason": "late-data", **allow},
             )
         )
     return requests
@@ -103,8 +107,8 @@ def late_data_sensor(
     except WarehouseBusyError:
         return dg.SkipReason("warehouse busy with a run; will look again next tick")
     requests = [
-        *_range_requests(late.installs.days, INSTALL_DAY_ASSETS, "installs"),
-        *_range_requests(late.commits.days, COMMIT_DAY_ASSETS, "commits"),
+        *_range_requests(late.installs, INSTALL_DAY_ASSETS, "installs"),
+        *_range_requests(late.commits, COMMIT_DAY_ASSETS, "commits"),
         *_opening_request(late.installs.opening, opening_installs.key, "installs"),
         *_opening_request(late.commits.opening, opening_commits.key, "commits"),
     ]

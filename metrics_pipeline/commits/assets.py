@@ -8,6 +8,7 @@ import pyarrow as pa
 from metrics_pipeline.asset_conventions import (
     OPENING_AUTOMATION,
     ROLLUP_AUTOMATION,
+    landing_metadata,
     opening_metadata,
     warehouse_asset,
     window_dates,
@@ -15,6 +16,13 @@ from metrics_pipeline.asset_conventions import (
 )
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.landing.fingerprints import record_fingerprints
+from metrics_pipeline.landing.guards import (
+    SOURCE_FILES_CHECK,
+    drop_allowed,
+    files_check,
+    guard_vanishing_source,
+    record_quarantine,
+)
 from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
@@ -28,6 +36,7 @@ LAND_COMMITS_SQL = """
 SELECT CAST(c.commit_author_date AS DATE), r.plugin_name, r.repo, c.sha, c.author_id,
        c.commit_author_date, c.commit_message, c.ingestion_time
 FROM incoming c JOIN registry_repos r ON lower(c.repo) = lower(r.repo)
+WHERE NOT list_contains($keep, CAST(c.commit_author_date AS DATE))
 QUALIFY row_number() OVER (
     PARTITION BY r.plugin_name, r.repo, c.sha ORDER BY c.ingestion_time NULLS LAST, c.commit_author_date
 ) = 1
@@ -44,6 +53,7 @@ def _registry_repos(repos: list[tuple[str, str]]) -> pa.Table:
 @warehouse_asset(
     group_name=GROUP,
     partitions_def=DAILY,
+    check_specs=[dg.AssetCheckSpec(SOURCE_FILES_CHECK, asset="raw_commits", description="no quarantined file could hold these days")],
     columns=[
         ("commit_day", "date", "UTC day of commit_author_date"),
         ("plugin_name", "varchar", "normalized plugin whose repo this is"),
@@ -65,23 +75,21 @@ def raw_commits(
     start, end = window_dates(context)
     repos = registry.load().plugin_repos
     batch = commits_source.commits(start, end, sorted({repo for _, repo in repos}))
-    registry_repos = _registry_repos(repos)
+    keep = batch.files.incomplete_days(start, end) if batch.files else set()
     with warehouse.connect() as con, transaction(con):
+        guard_vanishing_source(con, FINGERPRINT_SOURCE, commits_source.setting, start, end, batch, drop_allowed(context), keep)
         con.register("incoming", batch.rows)
-        con.register("registry_repos", registry_repos)
-        rows = replace_window(con, "raw_commits", "commit_day", start, end, LAND_COMMITS_SQL)
+        con.register("registry_repos", _registry_repos(repos))
+        rows = replace_window(con, "raw_commits", "commit_day", start, end, LAND_COMMITS_SQL, {"keep": sorted(keep)}, keep)
         con.unregister("incoming")
         con.unregister("registry_repos")
-        record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints)
+        record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints, keep)
+        record_quarantine(con, FINGERPRINT_SOURCE, batch)
     return dg.MaterializeResult(
         metadata=window_metadata(start, end, rows)
-        | {
-            "source_rows_in_window": sum(f.source_rows for f in batch.fingerprints),
-            "duplicate_rows_dropped": batch.rows.num_rows - rows,
-            "quarantined_rows": sum(batch.quarantined.values()),
-            "quarantine_reasons": dict(batch.quarantined),
-            "registry_repos": len(repos),
-        }
+        | landing_metadata(batch)
+        | {"duplicate_rows_dropped": batch.rows.num_rows - rows, "registry_repos": len(repos)},
+        check_results=files_check(context.asset_key, batch, keep),
     )
 
 

@@ -7,14 +7,13 @@ from collections.abc import Callable, Mapping
 import dagster as dg
 
 from metrics_pipeline.commits import assets
-from metrics_pipeline.commits.sources import CommitsSource, FileCommitsSource
+from metrics_pipeline.commits.sources import COMMITS_DIR_SETTING, COMMITS_TABLE_SETTING, CommitsSource, FileCommitsSource
 from metrics_pipeline.resources.definitions import COMMITS_SOURCE_SETTING, choose, setting
 
-COMMITS_TABLE_SETTING = "METRICS_SNOWFLAKE_COMMITS_TABLE"
 
 
 def _files(env: Mapping[str, str]) -> CommitsSource:
-    return FileCommitsSource(directory=dg.EnvVar("METRICS_COMMITS_DIR"))
+    return FileCommitsSource(directory=dg.EnvVar(COMMITS_DIR_SETTING))
 
 
 def _snowflake(env: Mapping[str, str]) -> CommitsSource:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 
@@ -19,6 +20,7 @@ class GitHubCommitsSource(CommitsSource):
     """Commits landed from the GitHub API (`github_commits` asset), read from the warehouse;
     a commit arrives when it was first landed, whatever its author date."""
 
+    setting: ClassVar[str] = "METRICS_COMMITS_SOURCE=github (the github_commits landing)"
     warehouse_path: str  # the warehouse the landing asset appends to (METRICS_WAREHOUSE_PATH)
     lock_wait_seconds: float = 20.0  # sensors share this bound: they never wait out a run
 

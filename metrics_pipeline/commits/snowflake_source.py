@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 from datetime import date
 
 import pyarrow as pa
 
-from metrics_pipeline.commits.sources import COMMIT_COLUMNS, COMMIT_ROWS_SCHEMA, OPENING_ROWS_SCHEMA, CommitsSource
+from metrics_pipeline.commits.sources import (
+    COMMIT_COLUMNS,
+    COMMIT_ROWS_SCHEMA,
+    COMMITS_TABLE_SETTING,
+    OPENING_ROWS_SCHEMA,
+    CommitsSource,
+)
 from metrics_pipeline.resources.snowflake import (
     SnowflakeConnection,
     checked_identifier,
@@ -16,8 +23,6 @@ from metrics_pipeline.resources.snowflake import (
     stage_names,
 )
 from metrics_pipeline.landing.batch import Arrivals, DayFingerprint, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
-
-COMMITS_TABLE_SETTING = "METRICS_SNOWFLAKE_COMMITS_TABLE"
 
 # The same cleaning the files source applies: blank repo/sha count as missing.
 _CLEAN = """
@@ -33,6 +38,7 @@ class SnowflakeCommitsSource(CommitsSource):
     """Rows of a commits table (`repo, sha, author_id, commit_author_date, commit_message,
     repo_url, ingestion_time, repo_type`) with `repo_type = 'plugin'`; dates are UTC."""
 
+    setting: ClassVar[str] = COMMITS_TABLE_SETTING
     snowflake: SnowflakeConnection
     commits_table: str = "GITHUB_COMMITS"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 from collections.abc import Sequence
 from datetime import date
 
@@ -10,15 +11,16 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from metrics_pipeline.landing.batch import Arrivals, DayFingerprint, SourceBatch, fingerprints_for_window, midnight
-from metrics_pipeline.landing.files import (
-    DayRanges,
-    FileCatalog,
-    SourceFile,
-    file_arrivals,
-    list_source_files,
-    scratch_connection,
+from metrics_pipeline.landing.batch import (
+    Arrivals,
+    DayFingerprint,
+    SourceBatch,
+    fingerprints_for_window,
+    future_cutoff,
+    midnight,
 )
+from metrics_pipeline.landing.catalog import FileCatalog, FileProblem, Measured, Selection
+from metrics_pipeline.landing.files import SourceFile, file_arrivals, list_source_files, scratch_connection
 
 # Columns of SourceBatch.rows for commits: source rows whose repo matches a requested repo
 # case-insensitively, `repo` as the source spells it (the warehouse maps it to the registry's).
@@ -45,8 +47,14 @@ OPENING_ROWS_SCHEMA = pa.schema(
 )
 
 
+COMMITS_DIR_SETTING = "METRICS_COMMITS_DIR"
+COMMITS_TABLE_SETTING = "METRICS_SNOWFLAKE_COMMITS_TABLE"
+
+
 class CommitsSource(dg.ConfigurableResource, ABC):
     """Commit rows for a window of author dates, filtered to the registry's repos in the source."""
+
+    setting: ClassVar[str]  # the setting that points at this source, for errors a user can act on
 
     @abstractmethod
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
@@ -75,55 +83,81 @@ class FileCommitsSource(CommitsSource):
     """Parquet or CSV files (`repo, sha, author_id, commit_author_date, commit_message,
     repo_url, ingestion_time`) anywhere below `directory`; a file arrives at its mtime."""
 
+    setting: ClassVar[str] = COMMITS_DIR_SETTING
     directory: str
 
     def _files(self) -> list[SourceFile]:
-        return list_source_files(self.directory, (".parquet", ".csv"), "METRICS_COMMITS_DIR")
+        return list_source_files(self.directory, (".parquet", ".csv"), self.setting)
 
-    def _load(self, con: duckdb.DuckDBPyConnection, files: list[SourceFile]) -> None:
-        """Stage the files as text in `commit_text`, then parse into `commit_rows` (bad dates -> NULL)."""
-        parquet = [f.path for f in files if f.path.lower().endswith(".parquet")]
-        csv = [f.path for f in files if f.path.lower().endswith(".csv")]
-        text_columns = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in [*COMMIT_COLUMNS])
+    _REQUIRED = ("repo", "sha", "commit_author_date")
+
+    def _load(self, con: duckdb.DuckDBPyConnection, files: list[SourceFile]) -> set[str]:
+        """Stage the files as text in `commit_text`, then parse into `commit_rows` (bad dates -> NULL);
+        returns the columns the files have (a column none has is NULL)."""
+        readers = {
+            "parquet": ("read_parquet($files, filename = true, union_by_name = true)", [f.path for f in files if f.path.lower().endswith(".parquet")]),
+            "csv": (
+                "read_csv($files, filename = true, union_by_name = true, all_varchar = true, header = true)",
+                [f.path for f in files if f.path.lower().endswith(".csv")],
+            ),
+        }
         con.execute(f"CREATE TEMP TABLE commit_text (filename VARCHAR, {', '.join(c + ' VARCHAR' for c in COMMIT_COLUMNS)})")
-        if parquet:
-            con.execute(
-                f"INSERT INTO commit_text SELECT filename, {text_columns} "
-                "FROM read_parquet($files, filename = true, union_by_name = true)",
-                {"files": parquet},
-            )
-        if csv:
-            con.execute(
-                f"INSERT INTO commit_text SELECT filename, {text_columns} "
-                "FROM read_csv($files, filename = true, union_by_name = true, all_varchar = true, header = true)",
-                {"files": csv},
-            )
+        present: set[str] = set()
+        for reader, paths in readers.values():
+            if not paths:
+                continue
+            found = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}", {"files": paths}).fetchall()}
+            present |= found
+            text = ", ".join(f"CAST({c} AS VARCHAR)" if c in found else "NULL" for c in COMMIT_COLUMNS)
+            con.execute(f"INSERT INTO commit_text SELECT filename, {text} FROM {reader}", {"files": paths})
         con.execute(
             """
             CREATE TEMP TABLE commit_rows AS
             SELECT t.filename, f.arrived_at, nullif(trim(t.repo), '') AS repo, nullif(trim(t.sha), '') AS sha,
-                   t.author_id,
+                   t.author_id, nullif(trim(t.commit_author_date), '') AS author_date_text,
                    CAST(TRY_CAST(t.commit_author_date AS TIMESTAMPTZ) AS TIMESTAMP) AS commit_author_date,
                    t.commit_message,
                    CAST(TRY_CAST(t.ingestion_time AS TIMESTAMPTZ) AS TIMESTAMP) AS ingestion_time
             FROM commit_text t JOIN source_files f USING (filename)
             """
         )
+        return present
 
-    def _day_ranges(self, files: list[SourceFile]) -> DayRanges:
-        with scratch_connection(files) as con:
-            self._load(con, files)
-            rows = con.execute(
-                "SELECT filename, min(CAST(commit_author_date AS DATE)), max(CAST(commit_author_date AS DATE)) "
-                "FROM commit_rows WHERE commit_author_date IS NOT NULL GROUP BY filename"
-            ).fetchall()
-        return {path: (first, last) for path, first, last in rows}
+    def _measure(self, f: SourceFile) -> Measured:
+        """One file on its own: readable, the required columns, its event days, its unusable rows."""
+        with scratch_connection([f]) as con:
+            try:
+                present = self._load(con, [f])
+            except duckdb.Error as error:
+                raise FileProblem(str(error).strip().splitlines()[0][:300]) from None
+            missing = [c for c in self._REQUIRED if c not in present]
+            if missing:
+                raise FileProblem(f"lacks column(s) {', '.join(missing)}")
+            first, last, undated, unparsed, future, example = con.execute(
+                """
+                SELECT min(commit_author_date)::DATE, max(commit_author_date)::DATE,
+                       count(*) FILTER (WHERE author_date_text IS NULL),
+                       count(*) FILTER (WHERE author_date_text IS NOT NULL AND commit_author_date IS NULL),
+                       count(*) FILTER (WHERE commit_author_date > ?),
+                       any_value(author_date_text) FILTER (WHERE author_date_text IS NOT NULL AND commit_author_date IS NULL)
+                FROM commit_rows
+                """,
+                [future_cutoff()],
+            ).fetchall()[0]
+        reasons = (("no commit_author_date", undated), ("unparseable commit_author_date", unparsed),
+                   ("commit_author_date in the future", future))
+        samples = {"unparseable commit_author_date": f"{f.path}: {example!r}"} if unparsed else {}
+        return Measured(None if first is None else (first, last), {r: n for r, n in reasons if n}, samples)
 
-    def _in_window(self, start: date | None, end: date) -> duckdb.DuckDBPyConnection | None:
+    def _select(self, start: date, end: date) -> Selection:
+        return FileCatalog("commits", self.directory).select(self._files(), start, end, self._measure)
+
+    def _in_window(self, start: date | None, end: date) -> tuple[duckdb.DuckDBPyConnection | None, Selection]:
         """A scratch connection holding `in_window`: the rows authored in [start, end) (None: no files)."""
-        files = FileCatalog("commits", self.directory).overlapping(self._files(), start or date.min, end, self._day_ranges)
+        selection = self._select(start or date.min, end)
+        files = selection.files
         if not files:
-            return None
+            return None, selection
         con = scratch_connection(files)
         self._load(con, files)
         after = "" if start is None else "commit_author_date >= $start AND"
@@ -131,15 +165,15 @@ class FileCommitsSource(CommitsSource):
             f"CREATE TEMP TABLE in_window AS SELECT * FROM commit_rows WHERE {after} commit_author_date < $end",
             {"end": midnight(end)} | ({} if start is None else {"start": midnight(start)}),
         )
-        return con
+        return con, selection
 
     _FINGERPRINTS = "SELECT CAST(commit_author_date AS DATE), count(*), max(arrived_at) FROM in_window GROUP BY 1 ORDER BY 1"
     _MISSING_SHA = "SELECT count(*) FROM in_window WHERE sha IS NULL AND list_contains($repos, lower(repo))"
 
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
-        con = self._in_window(start, end)
+        con, selection = self._in_window(start, end)
         if con is None:
-            return SourceBatch(COMMIT_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
+            return SourceBatch(COMMIT_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}), dict(selection.dropped), selection)
         wanted = {"repos": [r.lower() for r in repos]}
         with con:
             rows = con.sql(
@@ -152,13 +186,14 @@ class FileCommitsSource(CommitsSource):
         return SourceBatch(
             rows.cast(COMMIT_ROWS_SCHEMA),
             fingerprints_for_window(start, end, {d: (n, t) for d, n, t in found}),
-            {"missing sha": missing_sha} if missing_sha else {},
+            selection.dropped | ({"missing sha": missing_sha} if missing_sha else {}),
+            selection,
         )
 
     def commits_before(self, before: date, repos: Sequence[str]) -> SourceBatch:
-        con = self._in_window(None, before)
+        con, selection = self._in_window(None, before)
         if con is None:
-            return SourceBatch(OPENING_ROWS_SCHEMA.empty_table(), [])
+            return SourceBatch(OPENING_ROWS_SCHEMA.empty_table(), [], dict(selection.dropped), selection)
         wanted = {"repos": [r.lower() for r in repos]}
         with con:
             rows = con.sql(
@@ -175,11 +210,12 @@ class FileCommitsSource(CommitsSource):
         return SourceBatch(
             rows.rename_columns(OPENING_ROWS_SCHEMA.names).cast(OPENING_ROWS_SCHEMA),
             [DayFingerprint(d, n, t) for d, n, t in found],
-            {"missing sha": missing_sha} if missing_sha else {},
+            selection.dropped | ({"missing sha": missing_sha} if missing_sha else {}),
+            selection,
         )
 
     def day_counts(self) -> dict[date, int]:
-        files = self._files()
+        files = self._select(date.min, date.max).files
         if not files:
             return {}
         with scratch_connection(files) as con:
@@ -192,6 +228,8 @@ class FileCommitsSource(CommitsSource):
             )
 
     def _newest_by_day(self, files: list[SourceFile]) -> dict:
+        if not files:
+            return {}
         with scratch_connection(files) as con:
             self._load(con, files)
             return dict(
@@ -202,10 +240,12 @@ class FileCommitsSource(CommitsSource):
             )
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
-        return file_arrivals(self._files(), cursor, self._newest_by_day)
+        files = self._files()
+        usable = {f.path for f in FileCatalog("commits", self.directory).usable(files, self._measure)}
+        return file_arrivals(files, cursor, lambda new: self._newest_by_day([f for f in new if f.path in usable]))
 
     def days_with_commits(self, repos: Sequence[str]) -> set[date]:
-        files = self._files()
+        files = self._select(date.min, date.max).files
         if not files or not repos:
             return set()
         with scratch_connection(files) as con:

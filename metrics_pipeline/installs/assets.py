@@ -7,6 +7,7 @@ import dagster as dg
 from metrics_pipeline.asset_conventions import (
     OPENING_AUTOMATION,
     ROLLUP_AUTOMATION,
+    landing_metadata,
     opening_metadata,
     warehouse_asset,
     window_dates,
@@ -14,6 +15,13 @@ from metrics_pipeline.asset_conventions import (
 )
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.landing.fingerprints import record_fingerprints
+from metrics_pipeline.landing.guards import (
+    SOURCE_FILES_CHECK,
+    drop_allowed,
+    files_check,
+    guard_vanishing_source,
+    record_quarantine,
+)
 from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
@@ -25,6 +33,7 @@ FINGERPRINT_SOURCE = "installs"
 @warehouse_asset(
     group_name=GROUP,
     partitions_def=DAILY,
+    check_specs=[dg.AssetCheckSpec(SOURCE_FILES_CHECK, asset="raw_installs", description="no quarantined file could hold these days")],
     columns=[
         ("download_day", "date", "UTC day of the download"),
         ("plugin_name", "varchar", "PEP 503-normalized registry plugin"),
@@ -42,22 +51,28 @@ def raw_installs(
     start, end = window_dates(context)
     plugins = registry.load()
     batch = installs_source.install_counts(start, end, plugins.plugin_names)
+    keep = batch.files.incomplete_days(start, end) if batch.files else set()
     with warehouse.connect() as con, transaction(con):
+        guard_vanishing_source(con, FINGERPRINT_SOURCE, installs_source.setting, start, end, batch, drop_allowed(context), keep)
         con.register("incoming", batch.rows)
         rows = replace_window(
             con, "raw_installs", "download_day", start, end,
-            "SELECT download_day, plugin_name, installer_name, download_count FROM incoming",
+            "SELECT download_day, plugin_name, installer_name, download_count FROM incoming "
+            "WHERE NOT list_contains($keep, download_day)",
+            {"keep": sorted(keep)}, keep,
         )
         con.unregister("incoming")
-        record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints)
+        record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints, keep)
+        record_quarantine(con, FINGERPRINT_SOURCE, batch)
     return dg.MaterializeResult(
         metadata=window_metadata(start, end, rows)
+        | landing_metadata(batch)
         | {
             "qualifying_downloads": int(sum(batch.rows.column("download_count").to_pylist())),
-            "source_rows_in_window": sum(f.source_rows for f in batch.fingerprints),
             "registry_plugins": len(plugins.plugins),
             "registry_rows_quarantined": len(plugins.quarantined),
-        }
+        },
+        check_results=files_check(context.asset_key, batch, keep),
     )
 
 

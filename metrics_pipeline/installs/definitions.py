@@ -7,11 +7,10 @@ from collections.abc import Callable, Mapping
 import dagster as dg
 
 from metrics_pipeline.installs import assets
-from metrics_pipeline.installs.sources import FileInstallsSource, InstallsSource
+from metrics_pipeline.installs.sources import DOWNLOADS_DIR_SETTING, DOWNLOADS_VIEW_SETTING, FileInstallsSource, InstallsSource
 from metrics_pipeline.resources.definitions import choose
 
 INSTALLS_SOURCE_SETTING = "METRICS_INSTALLS_SOURCE"
-DOWNLOADS_VIEW_SETTING = "METRICS_SNOWFLAKE_DOWNLOADS_VIEW"
 
 
 def installers_from(env: Mapping[str, str]) -> list[str]:
@@ -23,7 +22,7 @@ def installers_from(env: Mapping[str, str]) -> list[str]:
 
 
 def _files(env: Mapping[str, str]) -> InstallsSource:
-    return FileInstallsSource(directory=dg.EnvVar("METRICS_DOWNLOADS_DIR"), installers=installers_from(env))
+    return FileInstallsSource(directory=dg.EnvVar(DOWNLOADS_DIR_SETTING), installers=installers_from(env))
 
 
 def _snowflake(env: Mapping[str, str]) -> InstallsSource:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 from datetime import date
 
 import pyarrow as pa
 
-from metrics_pipeline.installs.sources import INSTALL_ROWS_SCHEMA, OPENING_ROWS_SCHEMA, InstallsSource
+from metrics_pipeline.installs.sources import (
+    DOWNLOADS_VIEW_SETTING,
+    INSTALL_ROWS_SCHEMA,
+    OPENING_ROWS_SCHEMA,
+    InstallsSource,
+)
 from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN
 from metrics_pipeline.resources.snowflake import (
     SnowflakeConnection,
@@ -18,8 +24,6 @@ from metrics_pipeline.resources.snowflake import (
 )
 from metrics_pipeline.landing.batch import Arrivals, DayFingerprint, SourceBatch, arrivals_after, fingerprints_for_window, ingestion_cursor, midnight
 
-DOWNLOADS_VIEW_SETTING = "METRICS_SNOWFLAKE_DOWNLOADS_VIEW"
-
 _PLUGIN = "REGEXP_REPLACE(LOWER(file_project), ?, '-')"
 
 
@@ -27,6 +31,7 @@ class SnowflakeInstallsSource(InstallsSource):
     """Per-day, per-plugin pip counts from a downloads view (`file_project, timestamp,
     download_type, project_type, ingestion_timestamp`); timestamps are UTC."""
 
+    setting: ClassVar[str] = DOWNLOADS_VIEW_SETTING
     snowflake: SnowflakeConnection
     downloads_view: str = "PYPI_DOWNLOADS"
     download_types: list[str] = ["pip"]  # labels counted as installs (the view marks CI, mirrors...)

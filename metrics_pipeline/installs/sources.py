@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 from collections.abc import Sequence
 from datetime import date
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 
 from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN
-from metrics_pipeline.landing.batch import Arrivals, DayFingerprint, SourceBatch, fingerprints_for_window, midnight
-from metrics_pipeline.landing.files import (
-    DayRanges,
-    FileCatalog,
-    SourceFile,
-    file_arrivals,
-    list_source_files,
-    scratch_connection,
+from metrics_pipeline.landing.batch import (
+    Arrivals,
+    DayFingerprint,
+    SourceBatch,
+    fingerprints_for_window,
+    future_cutoff,
+    midnight,
 )
+from metrics_pipeline.landing.catalog import FileCatalog, FileProblem, Measured, Selection
+from metrics_pipeline.landing.files import SourceFile, file_arrivals, list_source_files, scratch_connection
 
 # Columns of SourceBatch.rows for installs; one row per group of qualifying downloads.
 INSTALL_ROWS_SCHEMA = pa.schema(
@@ -37,8 +40,14 @@ OPENING_ROWS_SCHEMA = pa.schema(
 )
 
 
+DOWNLOADS_DIR_SETTING = "METRICS_DOWNLOADS_DIR"
+DOWNLOADS_VIEW_SETTING = "METRICS_SNOWFLAKE_DOWNLOADS_VIEW"
+
+
 class InstallsSource(dg.ConfigurableResource, ABC):
     """Counts qualifying downloads per day inside the source's own engine; only aggregates leave it."""
+
+    setting: ClassVar[str]  # the setting that points at this source, for errors a user can act on
 
     @abstractmethod
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
@@ -73,21 +82,41 @@ class FileInstallsSource(InstallsSource):
     directory: str
     installers: list[str] = ["pip"]
 
-    _SUFFIXES = (".parquet",)
-    _SETTING = "METRICS_DOWNLOADS_DIR"
+    setting: ClassVar[str] = DOWNLOADS_DIR_SETTING
 
     def _files(self):
-        return list_source_files(self.directory, self._SUFFIXES, self._SETTING)
+        return list_source_files(self.directory, (".parquet",), self.setting)
 
-    def _day_ranges(self, files: list[SourceFile]) -> DayRanges:
-        with scratch_connection(files) as con:
-            rows = con.execute(
-                "SELECT filename, min(CAST(timestamp AS DATE)), max(CAST(timestamp AS DATE)) "
-                "FROM read_parquet($files, filename = true, union_by_name = true) "
-                "WHERE timestamp IS NOT NULL GROUP BY filename",
-                {"files": [f.path for f in files]},
-            ).fetchall()
-        return {path: (first, last) for path, first, last in rows}
+    # Columns the counting rules read, and the types they must have.
+    _REQUIRED = {
+        "timestamp": ("timestamp", "TIMESTAMP"),
+        "file.project": ("project", "VARCHAR"),
+        "details.installer.name": ("installer", "VARCHAR"),
+        "details.ci": ("ci", "BOOLEAN"),
+    }
+
+    def _measure(self, f: SourceFile) -> Measured:
+        """One file on its own: required columns and types, its event days, its unusable rows."""
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            try:
+                columns = ", ".join(f"{path} AS {alias}" for path, (alias, _) in self._REQUIRED.items())
+                types = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT {columns} FROM read_parquet(?)", [f.path]).fetchall()}
+            except duckdb.Error as error:
+                raise FileProblem(_first_line(error)) from None
+            for path, (alias, expected) in self._REQUIRED.items():
+                if not str(types[alias]).startswith(expected) and str(types[alias]) != "NULL":
+                    raise FileProblem(f"column {path} is {types[alias]}, expected {expected}")
+            first, last, undated, future = con.execute(
+                "SELECT min(timestamp)::DATE, max(timestamp)::DATE, count(*) FILTER (WHERE timestamp IS NULL), "
+                "count(*) FILTER (WHERE timestamp > ?) FROM read_parquet(?)",
+                [future_cutoff(), f.path],
+            ).fetchall()[0]
+        dropped = {reason: n for reason, n in (("no timestamp", undated), ("timestamp in the future", future)) if n}
+        return Measured(None if first is None else (first, last), dropped)
+
+    def _select(self, start: date, end: date) -> Selection:
+        return FileCatalog("downloads", self.directory).select(self._files(), start, end, self._measure)
 
     # Every dated download row of the files, with the counting rules applied as columns.
     _DOWNLOAD_ROWS = """
@@ -106,12 +135,13 @@ class FileInstallsSource(InstallsSource):
     _BY_DAY = "download_day, plugin_name, installer_name"
     _BY_MONTH = "CAST(date_trunc('month', download_day) AS DATE) AS month_start, plugin_name"
 
-    def _counted(self, start: date | None, end: date, plugin_names: Sequence[str], groups: str) -> tuple[pa.Table, list]:
+    def _counted(self, start: date | None, end: date, plugin_names: Sequence[str], groups: str) -> tuple[pa.Table, list, Selection]:
         """Qualifying downloads in [start, end) counted per `groups` (_BY_DAY or _BY_MONTH), and
         (day, source rows, newest arrival) for every day with rows."""
-        files = FileCatalog("downloads", self.directory).overlapping(self._files(), start or date.min, end, self._day_ranges)
+        selection = self._select(start or date.min, end)
+        files = selection.files
         if not files:
-            return pa.table({}), []
+            return pa.table({}), [], selection
         after = "" if start is None else "AND timestamp >= $start"
         bounds = {"end": midnight(end)} | ({} if start is None else {"start": midnight(start)})
         with scratch_connection(files) as con:
@@ -135,28 +165,32 @@ class FileInstallsSource(InstallsSource):
                 GROUP BY 1 ORDER BY 1
                 """
             ).fetchall()
-        return rows, found
+        return rows, found, selection
 
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
-        rows, found = self._counted(start, end, plugin_names, self._BY_DAY)
+        rows, found, selection = self._counted(start, end, plugin_names, self._BY_DAY)
         if not found:
-            return SourceBatch(INSTALL_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}))
+            rows = INSTALL_ROWS_SCHEMA.empty_table()
         return SourceBatch(
             rows.rename_columns(INSTALL_ROWS_SCHEMA.names).cast(INSTALL_ROWS_SCHEMA),
             fingerprints_for_window(start, end, {d: (n, t) for d, n, t in found}),
+            dict(selection.dropped),
+            selection,
         )
 
     def install_counts_before(self, before: date, plugin_names: Sequence[str]) -> SourceBatch:
-        rows, found = self._counted(None, before, plugin_names, self._BY_MONTH)
+        rows, found, selection = self._counted(None, before, plugin_names, self._BY_MONTH)
         if not found:
-            return SourceBatch(OPENING_ROWS_SCHEMA.empty_table(), [])
+            rows = OPENING_ROWS_SCHEMA.empty_table()
         return SourceBatch(
             rows.rename_columns(OPENING_ROWS_SCHEMA.names).cast(OPENING_ROWS_SCHEMA),
             [DayFingerprint(d, n, t) for d, n, t in found],
+            dict(selection.dropped),
+            selection,
         )
 
     def day_counts(self) -> dict[date, int]:
-        files = self._files()
+        files = self._select(date.min, date.max).files
         if not files:
             return {}
         with scratch_connection(files) as con:
@@ -169,6 +203,8 @@ class FileInstallsSource(InstallsSource):
             )
 
     def _newest_by_day(self, files: list[SourceFile]) -> dict:
+        if not files:
+            return {}
         with scratch_connection(files) as con:
             return dict(
                 con.execute(
@@ -184,10 +220,12 @@ class FileInstallsSource(InstallsSource):
             )
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
-        return file_arrivals(self._files(), cursor, self._newest_by_day)
+        files = self._files()
+        usable = {f.path for f in FileCatalog("downloads", self.directory).usable(files, self._measure)}
+        return file_arrivals(files, cursor, lambda new: self._newest_by_day([f for f in new if f.path in usable]))
 
     def days_with_downloads(self, plugin_names: Sequence[str]) -> set[date]:
-        files = self._files()
+        files = self._select(date.min, date.max).files
         if not files or not plugin_names:
             return set()
         with scratch_connection(files) as con:
@@ -197,3 +235,8 @@ class FileInstallsSource(InstallsSource):
                 self._params(files) | {"plugins": list(plugin_names)},
             ).fetchall()
         return {row[0] for row in found}
+
+
+def _first_line(error: Exception) -> str:
+    """DuckDB's message without its hints, e.g. 'Binder Error: ... "details" not found ...'."""
+    return str(error).strip().splitlines()[0][:300]

@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from metrics_pipeline.landing.catalog import Selection
+
+FUTURE_TOLERANCE = timedelta(days=1)  # rows dated later than now + this are counted, never landed
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,12 @@ class SourceBatch:
     rows: pa.Table
     fingerprints: list[DayFingerprint]
     quarantined: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    files: Selection | None = None  # file sources: quarantined, duplicate and incomplete files
+
+
+def future_cutoff() -> datetime:
+    """Naive UTC instant after which a row's time is in the future beyond the tolerance."""
+    return datetime.now(UTC).replace(tzinfo=None) + FUTURE_TOLERANCE
 
 
 @dataclass

@@ -1,10 +1,9 @@
-"""Shared by the file-backed sources: listing files, arrival cursors, and the event-time catalog."""
+"""Shared by the file-backed sources: listing files, arrival cursors, scratch DuckDB connections."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -76,52 +75,3 @@ def scratch_connection(files: list[SourceFile]) -> duckdb.DuckDBPyConnection:
         ),
     )
     return con
-
-
-DayRanges = dict[str, tuple[date, date] | None]  # path -> (first, last) event day; None: no dated rows
-
-
-class FileCatalog:
-    """The event-day range of every source file, cached by (path, mtime, size).
-
-    Lets a partition open only the files that can hold its days, so a daily run costs the same
-    with one year of files or ten. It is only a cache: deleting it costs one rescan.
-    """
-
-    def __init__(self, kind: str, directory: str):
-        cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "metrics_pipeline"
-        digest = hashlib.sha1(str(Path(directory).resolve()).encode()).hexdigest()[:16]
-        self.path = cache_root / f"{kind}-{digest}.json"
-
-    def _read(self) -> dict:
-        try:
-            return json.loads(self.path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-
-    def _write(self, entries: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(entries))
-        temporary.replace(self.path)  # atomic: concurrent readers see old or new, never half
-
-    def overlapping(
-        self, files: list[SourceFile], start: date, end: date, day_ranges: Callable[[list[SourceFile]], DayRanges]
-    ) -> list[SourceFile]:
-        """Files whose event days may fall in [start, end); unknown or changed files are measured first."""
-        cached = self._read()
-        current = {f.path: [f.mtime_ns, f.size] for f in files}
-        stale = [f for f in files if cached.get(f.path, {}).get("key") != current[f.path]]
-        if stale:
-            measured = day_ranges(stale)
-            for f in stale:
-                span = measured.get(f.path)
-                cached[f.path] = {"key": current[f.path], "span": None if span is None else [d.isoformat() for d in span]}
-        if stale or set(cached) - set(current):
-            self._write({path: entry for path, entry in cached.items() if path in current})
-        first, last = start.isoformat(), date.fromordinal(end.toordinal() - 1).isoformat()
-        return [
-            f
-            for f in files
-            if (span := cached.get(f.path, {}).get("span")) is not None and span[0] <= last and span[1] >= first
-        ]

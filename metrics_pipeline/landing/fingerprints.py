@@ -11,10 +11,16 @@ import pyarrow as pa
 from metrics_pipeline.landing.batch import DayFingerprint
 
 
+INCOMPLETE = -1  # recorded rows of a day a quarantined file could hold: any later look re-runs it
+
+
 def record_fingerprints(
-    con: duckdb.DuckDBPyConnection, source: str, start: date, end: date, fingerprints: list[DayFingerprint]
+    con: duckdb.DuckDBPyConnection, source: str, start: date, end: date, fingerprints: list[DayFingerprint],
+    incomplete: set[date] = frozenset(),
 ) -> None:
-    """Replace the window's fingerprints; call inside the transaction that lands the rows."""
+    """Replace the window's fingerprints; call inside the transaction that lands the rows. Days in
+    `incomplete` are marked so the late-data sensor re-runs them once their files are readable."""
+    fingerprints = [DayFingerprint(f.day, INCOMPLETE, None) if f.day in incomplete else f for f in fingerprints]
     con.execute(
         "DELETE FROM source_fingerprints WHERE source = ? AND day >= ? AND day < ?", [source, start, end]
     )

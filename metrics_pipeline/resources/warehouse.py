@@ -83,12 +83,17 @@ def replace_window(
     end: date | datetime,
     select_sql: str,
     params: Sequence | dict = (),
+    keep: Sequence[date] = (),
 ) -> int:
-    """Delete `table`'s rows with `column` in [start, end) and insert `select_sql`'s rows.
+    """Delete `table`'s rows with `column` in [start, end), except on the `keep` days, and insert
+    `select_sql`'s rows (which must leave those days out).
 
     Call inside `transaction(con)`; returns the number of rows now in the window.
     """
-    con.execute(f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ?", [start, end])
+    con.execute(
+        f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ? AND NOT list_contains(?, {column})",
+        [start, end, sorted(keep)],
+    )
     con.execute(f"INSERT INTO {table} {select_sql}", params)
     return con.execute(
         f"SELECT count(*) FROM {table} WHERE {column} >= ? AND {column} < ?", [start, end]

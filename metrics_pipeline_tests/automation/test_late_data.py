@@ -12,9 +12,11 @@ from metrics_pipeline.automation.late_data import contiguous_ranges, find_late_d
 from metrics_pipeline.automation.sensors import late_data_sensor
 from metrics_pipeline.commits.assets import raw_commits
 from metrics_pipeline.installs.assets import daily_installs, raw_installs
+from metrics_pipeline.landing.guards import ALLOW_DROP_TAG
 from metrics_pipeline_tests.scenario import Commit, Download, Scenario
 
 DAY_ASSETS = [raw_installs, daily_installs, raw_commits]
+ALLOW_DROP = {ALLOW_DROP_TAG: "true"}  # what the sensor tags removal runs with while the source is whole
 
 
 def _late_days(scenario: Scenario, cursor):
@@ -138,7 +140,8 @@ def test_a_deleted_file_reruns_its_days_at_once_and_they_empty(tmp_path):
     late = _late_days(scenario, cursor)
     assert (late.installs.days, late.installs.reconciled) == ({date(2024, 1, 12)}, True)
 
-    assert scenario.materialize([raw_installs, daily_installs], "2024-01-12").success
+    assert late.installs.drop_confirmed  # one file of three: the source as a whole is still there
+    assert scenario.materialize([raw_installs, daily_installs], "2024-01-12", tags=ALLOW_DROP).success
     assert scenario.query("SELECT download_day, install_count FROM daily_installs ORDER BY 1") == [
         (date(2024, 1, 10), 2), (date(2024, 1, 11), 3),
     ]
@@ -156,7 +159,7 @@ def test_a_file_rewritten_with_fewer_rows_reruns_the_days_it_lost(tmp_path):
     late = _late_days(scenario, cursor)
     assert late.installs.days == {date(2024, 1, 10), date(2024, 1, 11)}
 
-    assert scenario.materialize([raw_installs, daily_installs], "2024-01-10", "2024-01-11").success
+    assert scenario.materialize([raw_installs, daily_installs], "2024-01-10", "2024-01-11", tags=ALLOW_DROP).success
     assert scenario.query("SELECT download_day, install_count FROM daily_installs") == [(date(2024, 1, 10), 1)]
 
 
@@ -175,7 +178,7 @@ def test_rows_deleted_in_snowflake_rerun_their_day_at_the_daily_reconciliation(t
                            now=now + timedelta(days=1))
     assert (daily.installs.days, daily.installs.reconciled) == ({date(2024, 1, 11)}, True)
 
-    assert scenario.materialize([raw_installs, daily_installs], "2024-01-11").success
+    assert scenario.materialize([raw_installs, daily_installs], "2024-01-11", tags=ALLOW_DROP).success
     assert scenario.query("SELECT download_day FROM daily_installs ORDER BY 1") == [(date(2024, 1, 10),), (date(2024, 1, 12),)]
 
 

@@ -95,6 +95,6 @@ def test_rows_without_sha_are_quarantined_with_a_count(scenario):
     result = scenario.materialize([raw_commits], "2024-01-10")
     assert result.success
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
-    assert metadata["quarantined_rows"].value == 1
-    assert metadata["quarantine_reasons"].value == {"missing sha": 1}
+    assert metadata["rows_set_aside"].value == 1
+    assert metadata["set_aside_reasons"].value == {"missing sha": 1}
     assert scenario.query("SELECT sha FROM raw_commits") == [(SHA[0],)]

@@ -3,7 +3,8 @@
 import os
 from datetime import date
 
-from metrics_pipeline.landing.files import FileCatalog, list_source_files
+from metrics_pipeline.landing.catalog import FileCatalog
+from metrics_pipeline.landing.files import list_source_files
 from metrics_pipeline.installs.sources import FileInstallsSource
 from metrics_pipeline_tests.scenario import Download, FileDownloadsWriter
 
@@ -16,22 +17,22 @@ def test_only_overlapping_files_are_opened_and_rewrites_are_remeasured(tmp_path)
     catalog = FileCatalog("downloads", str(writer.directory))
     measured = []
 
-    def day_ranges(files):
-        measured.append(sorted(os.path.basename(f.path) for f in files))
-        return source._day_ranges(files)
+    def measure(file):
+        measured.append(os.path.basename(file.path))
+        return source._measure(file)
 
     def names(start, end):
-        files = catalog.overlapping(list_source_files(str(writer.directory), (".parquet",), "X"), start, end, day_ranges)
+        files = catalog.select(list_source_files(str(writer.directory), (".parquet",), "X"), start, end, measure).files
         return [os.path.basename(f.path) for f in files]
 
     assert names(date(2024, 1, 2), date(2024, 1, 3)) == ["batch-0000.parquet"]  # inside the first file's span
     assert names(date(2024, 1, 4), date(2024, 1, 5)) == []
     assert names(date(2024, 1, 5), date(2024, 1, 6)) == ["batch-0001.parquet"]
-    assert measured == [["batch-0000.parquet", "batch-0001.parquet"]]  # measured once, then cached
+    assert measured == ["batch-0000.parquet", "batch-0001.parquet"]  # each measured once, then cached
 
     first = writer.directory / "batch-0000.parquet"
     first.unlink()
     writer._seq = iter([0])
     writer.write([Download("2024-01-04 10:00:00", "a", times=2)])  # rewritten: new span
     assert names(date(2024, 1, 4), date(2024, 1, 5)) == ["batch-0000.parquet"]
-    assert measured[-1] == ["batch-0000.parquet"]
+    assert measured[-1] == "batch-0000.parquet"

@@ -1,0 +1,89 @@
+"""What a raw landing refuses or sets aside: vanishing sources, quarantined files, unusable rows.
+
+A window whose source suddenly returns far fewer rows than were landed before is refused (the
+partition fails naming the setting) unless the run says the drop is real; days a quarantined file
+could hold keep their previous rows; everything set aside is written to the `quarantine` table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import duckdb
+
+from metrics_pipeline.landing.batch import SourceBatch
+
+ALLOW_DROP_TAG = "metrics/allow-drop"  # "true": the run may replace landed days with far fewer rows
+MAX_DROP = 0.5  # a window may lose at most this share of the source rows landed before
+
+
+def drop_allowed(context: dg.AssetExecutionContext) -> bool:
+    return context.run.tags.get(ALLOW_DROP_TAG, "").lower() == "true"
+
+
+def guard_vanishing_source(
+    con: duckdb.DuckDBPyConnection, source: str, setting: str, start: date, end: date, batch: SourceBatch,
+    allowed: bool, keep: set[date],
+) -> None:
+    """Fail before writing when the window's source rows fell below (1 - MAX_DROP) of what was landed."""
+    before = con.execute(
+        "SELECT coalesce(sum(source_rows), 0) FROM source_fingerprints "
+        "WHERE source = ? AND day >= ? AND day < ? AND source_rows > 0 AND NOT list_contains(?, day)",
+        [source, start, end, sorted(keep)],
+    ).fetchall()[0][0]
+    now = sum(f.source_rows for f in batch.fingerprints if f.day not in keep)
+    if before and now < before * (1 - MAX_DROP) and not allowed:
+        raise dg.Failure(
+            description=f"{setting} returned {now:,} {source} rows for {start}..{end} where {before:,} were landed "
+            f"before: refusing to replace them (a wrongly mounted or emptied source?). If the drop is real, re-run "
+            f"with the run tag {ALLOW_DROP_TAG}=true.",
+            metadata={"source_rows_now": now, "source_rows_landed_before": int(before), "setting": setting},
+        )
+
+
+def record_quarantine(con: duckdb.DuckDBPyConnection, source: str, batch: SourceBatch) -> None:
+    """Rewrite the quarantine entries of the files this window looked at (call inside its transaction)."""
+    selection = batch.files
+    if selection is None:
+        return
+    now = datetime.now(UTC).replace(tzinfo=None)
+    entries = [(b.path, b.reason, None, None, *(b.days or (None, None))) for b in [*selection.bad, *selection.unplaced]]
+    entries += [(path, "identical content to another file: read once", None, original, None, None)
+                for path, original in selection.duplicates.items()]
+    entries += [(path, reason, rows, selection.samples.get(reason), None, None)
+                for path, reasons in selection.dropped_by_file.items() for reason, rows in reasons.items()]
+    items = sorted({e[0] for e in entries} | {f.path for f in selection.files})
+    con.execute("DELETE FROM quarantine WHERE source = ? AND list_contains(?, item)", [source, items])
+    if entries:
+        con.executemany(
+            "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(source, path, reason, rows, sample, first, last, now) for path, reason, rows, sample, first, last in entries],
+        )
+
+
+def files_check(asset_key: dg.AssetKey, batch: SourceBatch, incomplete: set[date]) -> list[dg.AssetCheckResult]:
+    """ERROR when a quarantined file could hold days of this window: their counts stay as they were."""
+    selection = batch.files
+    if selection is None:
+        return [dg.AssetCheckResult(asset_key=asset_key, check_name=SOURCE_FILES_CHECK, passed=True)]
+    bad = [f"{b.path}: {b.reason}" for b in selection.bad]
+    return [
+        dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=SOURCE_FILES_CHECK,
+            passed=not bad,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "quarantined_files": dg.MetadataValue.json(bad),
+                "incomplete_days": dg.MetadataValue.json(sorted(d.isoformat() for d in incomplete)),
+                "files_of_unknown_days": dg.MetadataValue.json([f"{b.path}: {b.reason}" for b in selection.unplaced]),
+                "duplicate_files": dg.MetadataValue.json(selection.duplicates),
+            },
+            description="Every source file these days could come from was read" if not bad else
+            "Quarantined files could hold these days; they keep their previous counts until the files are repaired",
+        )
+    ]
+
+
+SOURCE_FILES_CHECK = "source_files_readable"
