@@ -11,6 +11,7 @@ from metrics_pipeline.registry import (
     EMPTY_NAME,
     NORMALIZE_SQL_PATTERN,
     NOT_GITHUB_REPO,
+    Plugin,
     PluginRegistry,
     Registry,
     RegistryShrankError,
@@ -21,7 +22,6 @@ from metrics_pipeline.registry import (
     previous_registry_count,
     repo_from_code_repository,
 )
-from metrics_pipeline.registry import Plugin
 from metrics_pipeline_tests.scenario import Commit, Scenario
 
 
