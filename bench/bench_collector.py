@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -51,6 +53,24 @@ def run_wrk(port: int, path: str, body: dict, seconds: int, connections: int, th
             "p50_ms": float(p50) / 1000, "p99_ms": float(p99) / 1000, "max_ms": float(worst) / 1000}
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every process in the collector's process group (uvicorn and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def spooled(spool: Path) -> int:
     return sum(len(read_sealed(p.read_bytes(), p.name)[0]) for p in spool.glob("sealed/*/*.seg"))
 
@@ -75,7 +95,11 @@ def main() -> None:
                               workers=args.workers).start()
         try:
             time.sleep(1)
+            server_cpu, client_cpu, load = group_cpu_seconds(collector.process.pid), children_cpu_seconds(), os.getloadavg()[0]
             result = run_wrk(collector.port, path, body, args.seconds, args.connections, args.wrk_threads, work)
+            result["server_cpu_us"] = (group_cpu_seconds(collector.process.pid) - server_cpu) / result["requests"] * 1e6
+            result["client_cpu_us"] = (children_cpu_seconds() - client_cpu) / result["requests"] * 1e6
+            result["load"] = load
         finally:
             collector.stop()  # graceful: seals the open segments
         events = spooled(work / "spool")
@@ -83,12 +107,13 @@ def main() -> None:
         accepted = result["requests"] - result["non_2xx"]
         # wrk counts a request cut off at its deadline as not done; the spool may hold a few more.
         rows.append((label, result, accepted * per_request, events))
-    print(f"| request | workers | clients | requests/s | events/s | p50 | p99 | max | non-2xx | events spooled / acknowledged |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| request | workers | clients | load avg | requests/s | events/s | p50 | p99 | max | non-2xx | "
+          "server CPU / request | wrk CPU / request | events spooled / acknowledged |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label, r, acked, events in rows:
-        print(f"| {label} | {args.workers} | {args.connections} | {r['requests'] / r['seconds']:,.0f} | "
+        print(f"| {label} | {args.workers} | {args.connections} | {r['load']:.1f} | {r['requests'] / r['seconds']:,.0f} | "
               f"{acked / r['seconds']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['max_ms']:.1f} ms | "
-              f"{r['non_2xx']} | {events:,} / {acked:,} |")
+              f"{r['non_2xx']} | {r['server_cpu_us']:.0f} µs | {r['client_cpu_us']:.0f} µs | {events:,} / {acked:,} |")
 
 
 if __name__ == "__main__":

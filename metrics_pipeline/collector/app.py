@@ -26,10 +26,11 @@ from metrics_pipeline.collector.spool import GroupCommitSpool, SegmentWriter, re
 
 log = logging.getLogger("metrics_pipeline.collector")
 JSON = "application/json"
-UNAUTHORIZED = Response(b'{"error":"unauthorized"}', 401, {"WWW-Authenticate": "Bearer"}, media_type=JSON)
-FORBIDDEN = Response(b'{"error":"forbidden"}', 403, media_type=JSON)
-TOO_LARGE = Response(b'{"error":"request too large"}', 413, media_type=JSON)
-UNAVAILABLE = Response(b'{"error":"spool unavailable"}', 503, media_type=JSON)
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+UNAUTHORIZED = (401, b'{"error":"unauthorized"}', [(b"www-authenticate", b"Bearer")])
+FORBIDDEN = (403, b'{"error":"forbidden"}', [])
+TOO_LARGE = (413, b'{"error":"request too large"}', [])
+UNAVAILABLE = (503, b'{"error":"spool unavailable"}', [])
 
 
 class _TooLarge(Exception):
@@ -53,7 +54,7 @@ class Collector:
 
             self.shipper = S3Shipper(settings.spool, settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint_url)
 
-    def reject(self, reason: str, response: Response) -> Response:
+    def reject(self, reason: str, response: tuple[int, bytes, list]) -> tuple[int, bytes, list]:
         self.counters.add("metrics_collector_requests_rejected_total", reason=reason)
         return response
 
@@ -77,12 +78,15 @@ class Collector:
                 log.exception("collector housekeeping failed")
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _body(receive, declared: bytes | None, limit: int) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise _TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("client went away before sending its body")
+        chunk, more = message.get("body", b""), message.get("more_body", False)
         size += len(chunk)
         if size > limit:
             raise _TooLarge
@@ -90,11 +94,11 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _ingest(request: Request, event_type: str | None) -> Response:
-    collector: Collector = request.app.state.collector
+async def _ingest(collector: Collector, event_type: str | None, headers: dict, receive) -> tuple[int, bytes, list]:
     try:
-        product = collector.auth.product_for(request.headers.get("authorization"))
-        body = await _body(request, collector.settings.max_request_bytes)
+        authorization = headers.get(b"authorization")
+        product = collector.auth.product_for(authorization.decode("latin-1") if authorization else None)
+        body = await _body(receive, headers.get(b"content-length"), collector.settings.max_request_bytes)
         events = parse_batch(body) if event_type is None else parse_single(event_type, body)
         if any(event.product is not None and event.product != product for event in events):
             return collector.reject("forbidden", FORBIDDEN)
@@ -105,7 +109,7 @@ async def _ingest(request: Request, event_type: str | None) -> Response:
         return collector.reject("too_large", TOO_LARGE)
     except InvalidEvents as invalid:
         collector.counters.add("metrics_collector_requests_rejected_total", reason="invalid")
-        return Response(to_json({"error": "invalid events", "errors": invalid.errors}), 422, media_type=JSON)
+        return 422, to_json({"error": "invalid events", "errors": invalid.errors}), []
     days = Counter(day_of(record["time_us"]) for record in records)
     try:
         written = await collector.spool.append(to_json(records), len(records), days)
@@ -116,15 +120,28 @@ async def _ingest(request: Request, event_type: str | None) -> Response:
     counters.add("metrics_collector_requests_accepted_total")
     counters.add("metrics_collector_events_accepted_total", len(records))
     counters.add("metrics_collector_spooled_bytes_total", written)
-    return Response(b'{"accepted":%d}' % len(records), 202, media_type=JSON)
+    return 202, b'{"accepted":%d}' % len(records), []
 
 
-async def post_events(request: Request) -> Response:
-    return await _ingest(request, None)
+class CollectorApp:
+    """POST /events and /events/{type} as plain ASGI (the hot path: no framework objects per
+    request); everything else, lifespan included, goes to the Starlette app."""
 
+    def __init__(self, starlette: Starlette):
+        self.starlette = starlette
 
-async def post_event(request: Request) -> Response:
-    return await _ingest(request, request.path_params["event_type"])
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/events") and scope["method"] == "POST":
+            rest = path[len("/events"):].strip("/")
+            if "/" not in rest:
+                status, body, extra = await _ingest(
+                    self.starlette.state.collector, rest or None, dict(scope["headers"]), receive
+                )
+                await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS + extra})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.starlette(scope, receive, send)
 
 
 async def healthz(request: Request) -> Response:
@@ -137,7 +154,7 @@ async def metrics(request: Request) -> Response:
     return Response(request.app.state.collector.counters.render(), media_type="text/plain; version=0.0.4")
 
 
-def create_app(settings: CollectorSettings | None = None, auth: Authenticator | None = None) -> Starlette:
+def create_app(settings: CollectorSettings | None = None, auth: Authenticator | None = None) -> CollectorApp:
     """The ASGI app; settings and authentication come from the environment unless given."""
     import os
 
@@ -157,12 +174,7 @@ def create_app(settings: CollectorSettings | None = None, auth: Authenticator | 
             await collector.spool.close()
             collector.counters.publish()
 
-    return Starlette(
-        routes=[
-            Route("/events", post_events, methods=["POST"]),
-            Route("/events/{event_type}", post_event, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ],
+    return CollectorApp(Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])],
         lifespan=lifespan,
-    )
+    ))

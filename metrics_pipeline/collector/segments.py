@@ -14,6 +14,8 @@ import struct
 import zlib
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 HEADER = struct.Struct("<IIB")
@@ -89,9 +91,13 @@ def read_sealed(data: bytes, name: str) -> tuple[list[dict], Seal]:
 
 
 def day_of(time_us: int) -> str:
-    from datetime import date, timedelta
+    """The UTC date (YYYY-MM-DD) of a time in microseconds since the epoch."""
+    return _day_name(time_us // 86_400_000_000)
 
-    return (date(1970, 1, 1) + timedelta(days=time_us // 86_400_000_000)).isoformat()
+
+@lru_cache(maxsize=4096)
+def _day_name(days: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
 
 
 def fsync_dir(path: Path) -> None:

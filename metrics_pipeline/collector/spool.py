@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
 import socket
 import time
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from metrics_pipeline.collector.segments import (
-    EVENTS, OPEN_SUFFIX, SEALED_SUFFIX, fsync_dir, frame, scan_frames, seal_bytes,
+    EVENTS, OPEN_SUFFIX, SEALED_SUFFIX, day_of, fsync_dir, frame, scan_frames, seal_bytes,
 )
 
 
@@ -134,10 +135,6 @@ def recover_orphans(spool: Path) -> list[Path]:
 
 
 def _count(frames: list[tuple[int, bytes]]) -> tuple[int, Counter]:
-    import json
-
-    from metrics_pipeline.collector.segments import day_of
-
     days, events = Counter(), 0
     for kind, payload in frames:
         if kind == EVENTS:
