@@ -4,7 +4,6 @@ ETag/304, rate limits, gone/renamed repos, transfers, reruns, out-of-order and k
 import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from metrics_pipeline.community.assets import community_daily, community_github
@@ -113,7 +112,6 @@ def test_out_of_order_windows_and_reruns_leave_identical_tables(community, stub,
 
 KILLED_RUN = """
 import sys, time
-from pathlib import Path
 import dagster as dg
 import metrics_pipeline.community.assets as assets
 from metrics_pipeline.community import landing

@@ -79,3 +79,15 @@ def test_every_rule_by_hand_across_a_month_boundary_with_a_transfer_bots_and_a_r
     # The transfer changed both repos' figures from the item's opening day on: those days await a rerun.
     dirty = {d for (d,) in community.query("SELECT day FROM community_dirty_days")}
     assert date(2024, 1, 31) not in dirty and date(2024, 2, 3) in dirty  # 01-15..02-02 were just recomputed
+
+
+def test_a_user_owned_repo_has_no_org_so_its_owner_is_the_member(community, stub):
+    stub.add_issue("solo/tool", 1, "alice", "2024-03-01T10:00:00Z")
+    stub.comment("solo/tool", 1, "solo", "2024-03-01T16:00:00Z")  # the owner answers after 6 h
+    stub.add_issue("solo/tool", 2, "bob", "2024-03-01T11:00:00Z")
+    stub.comment("solo/tool", 2, "carol", "2024-03-01T12:00:00Z")  # a bystander: still awaiting
+    community.set_registry(["solo/tool"])
+    community.run([community_github, community_daily], "2024-03-01")  # /orgs/solo/public_members answers 404
+    assert community.query("SELECT count(*) FROM community_members") == [(0,)]
+    assert community.query(f"SELECT {COLUMNS} FROM community_daily") == [
+        (2, 0, 0, 0, 0, 2, 0, 1, 3.5, pytest.approx(5.5), 0, N, N, 2, N, N, 0, 2, 0)]
