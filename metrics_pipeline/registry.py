@@ -11,8 +11,9 @@ from pathlib import Path
 import dagster as dg
 from packaging.utils import canonicalize_name
 
+from metrics_pipeline.landing.guards import ALLOW_DROP_TAG
+
 REGISTRY_SETTING = "METRICS_REGISTRY_CSV"
-ALLOW_DROP_TAG = "metrics/allow-drop"  # run tag: "true" lets a run accept a sharply smaller input
 DEFAULT_MAX_DROP_FRACTION = 0.5  # a registry losing more than this share of its plugins fails the run
 
 # The same PEP 503 rule as SQL, for engines that normalize project names in the query:
@@ -177,7 +178,3 @@ def previous_registry_count(context: dg.AssetExecutionContext, metadata_key: str
     value = materialization.metadata.get(metadata_key) if materialization is not None else None
     return int(value.value) if value is not None else None
 
-
-def drop_allowed(context: dg.AssetExecutionContext, configured: bool = False) -> bool:
-    """True when the run config says so or the run carries the tag `metrics/allow-drop=true`."""
-    return configured or context.run.tags.get(ALLOW_DROP_TAG, "").strip().lower() == "true"

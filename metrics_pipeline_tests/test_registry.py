@@ -5,6 +5,7 @@ import duckdb
 import pytest
 
 from metrics_pipeline.commits.assets import raw_commits
+from metrics_pipeline.landing.guards import drop_allowed
 from metrics_pipeline.registry import (
     ALLOW_DROP_TAG,
     CONFLICTING_DUPLICATE,
@@ -15,7 +16,6 @@ from metrics_pipeline.registry import (
     PluginRegistry,
     Registry,
     RegistryShrankError,
-    drop_allowed,
     guard_registry_shrink,
     normalize_plugin_name,
     parse_registry_rows,
