@@ -51,6 +51,9 @@ def test_postgres_equals_the_warehouse_and_a_rerun_writes_nothing(landed, postgr
     assert _pg(postgres_database, f"SELECT raw FROM community_issues WHERE issue_id = {issue[0]}") == [(json.loads(issue[1]),)]
     assert _pg(postgres_database, "SELECT from_repo_key, to_repo_key, transferred_at::text FROM community_transfers") == [
         ("org/alpha", "org/beta", "2024-02-02 12:00:00+00")]
+    # Awaiting now: alpha#4 (no comment), beta#1 (erin had the last word), beta#10 (only dave answered).
+    assert _pg(postgres_database, "SELECT repo_key, number, last_response_at::text FROM community_awaiting_items ORDER BY 1, 2") == [
+        ("org/alpha", 4, None), ("org/beta", 1, "2024-01-16 09:00:00+00"), ("org/beta", 10, "2024-02-01 02:00:00+00")]
     again = publish_community(landed.warehouse, postgres)
     assert {(c["written"], c["deleted"]) for c in again.values()} == {(0, 0)}
 
