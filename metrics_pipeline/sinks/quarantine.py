@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from metrics_pipeline.resources.dynamodb import DynamoDBResource, DynamoDBWriteError, WriteStats
+from metrics_pipeline.resources.warehouse import transaction
 
 PARTITION_KEY_LIMIT = 2048  # bytes, UTF-8
 SORT_KEY_LIMIT = 1024
@@ -192,16 +193,11 @@ def split_postgres_rows(con: duckdb.DuckDBPyConnection, sink: str, key_columns: 
     columns = refused.select(key_columns).to_pylist()
     records = [[sink, row[key_columns[0]], "|".join("" if row[c] is None else str(row[c]) for c in key_columns[1:]),
                 POSTGRES_KEY_TOO_LONG, now] for row in columns]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM sink_quarantine WHERE sink = ?", [sink])
         if records:
             con.executemany(
                 "INSERT INTO sink_quarantine (sink, pk, sk, reason, seen_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (sink, pk, sk) DO NOTHING", records,
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return rows.filter(pc.invert(refused_mask)), {"quarantined_now": len(records), **quarantine_metadata(con, sink)}

@@ -159,7 +159,7 @@ def _report(context: dg.OpExecutionContext, asset_key: dg.AssetKey, check_name: 
     ))
 
 
-@dg.op(pool=WAREHOUSE_POOL, tags={"kind": "dynamodb"})
+@dg.op(pool=WAREHOUSE_POOL)
 def reconcile_dynamodb_tables(
     context: dg.OpExecutionContext, config: ReconciliationConfig, warehouse: DuckDBWarehouse,
     dynamodb: DynamoDBResource,
@@ -176,7 +176,7 @@ def reconcile_dynamodb_tables(
     return summary
 
 
-@dg.op(pool=WAREHOUSE_POOL, tags={"kind": "postgres"})
+@dg.op(pool=WAREHOUSE_POOL)
 def reconcile_postgres_tables(
     context: dg.OpExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource
 ) -> dict:
@@ -191,7 +191,7 @@ def reconcile_postgres_tables(
     return summary
 
 
-@dg.job(tags={"metrics/kind": "reconciliation"})
+@dg.job
 def sink_reconciliation_job():
     """Compare every sink in full with the warehouse and repair drift; DynamoDB and Postgres
     are independent steps, so one sink being down does not stop the other."""
