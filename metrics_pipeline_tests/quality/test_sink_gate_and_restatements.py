@@ -13,8 +13,9 @@ from metrics_pipeline.quality.restatement_sink import postgres_restatements
 from metrics_pipeline.quality.rollup_checks import ROLLUP_CHECKS
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.sinks.dynamodb import dynamodb_install_activity
-from metrics_pipeline.sinks.postgres import postgres_github_activity
+from metrics_pipeline.quality.sink_agreement import sinks_agree
+from metrics_pipeline.sinks.dynamodb import dynamodb_github_activity, dynamodb_install_activity
+from metrics_pipeline.sinks.postgres import postgres_github_activity, postgres_install_activity
 from metrics_pipeline_tests.quality.quality_helpers import LeakyCommitsSource, automate, outcomes, run
 from metrics_pipeline_tests.scenario import Commit, Download, Scenario
 
@@ -119,3 +120,16 @@ def test_late_and_removed_files_are_logged_as_restatements(tmp_path, dynamodb_en
     assert in_postgres == rows
     assert run(scenario, [postgres_restatements], **resources).asset_materializations_for_node(
         "postgres__restatements")[0].metadata["copied"].value == 0
+
+    # Both sinks on: they agree, until someone edits a Postgres row by hand.
+    sinks = [dynamodb_github_activity, postgres_install_activity, postgres_github_activity]
+    assert run(scenario, sinks, **resources).success
+    agree = run(scenario, [*sinks, dynamodb_install_activity, sinks_agree], checks_only=True, **resources)
+    assert outcomes(agree)[("sinks_agree", None)] == (True, {
+        "dynamodb_figures": 3, "postgres_figures": 3, "differences": 0, "dynamodb_writes_unfinished": 0, "examples": ""})
+    with psycopg.connect(postgres_database) as connection:
+        connection.execute("UPDATE install_activity SET install_count = 7 WHERE granularity = 'DAY'")
+    disagree = outcomes(run(scenario, [*sinks, dynamodb_install_activity, sinks_agree], checks_only=True, **resources))
+    assert disagree[("sinks_agree", None)] == (False, {
+        "dynamodb_figures": 3, "postgres_figures": 3, "differences": 2, "dynamodb_writes_unfinished": 0,
+        "examples": "dynamodb: napari-foo DAY:20240210 = 2\npostgres: napari-foo DAY:20240210 = 7"})
