@@ -1,5 +1,6 @@
 """The collector over real HTTP: authentication, authorization, validation, size limit, spooling."""
 
+import http.client
 import json
 from collections import Counter
 
@@ -53,6 +54,14 @@ def test_invalid_events_are_422_naming_the_event_index_and_field(collector):
 def test_oversized_requests_get_413(collector):
     events = [{**STORAGE, "file_id": f"file-{i:05d}"} for i in range(60)]  # > 4096 bytes
     assert collector.post("/events", {"events": events}, TOKENS["alpha"]) == (413, {"error": "request too large"})
+    # without a Content-Length (chunked), the limit holds while the body streams in
+    connection = http.client.HTTPConnection("127.0.0.1", collector.port, timeout=10)
+    chunks = [b'{"events": [', *(json.dumps(e).encode() + b"," for e in events), b"]}"]
+    connection.request("POST", "/events", iter(chunks), {"Authorization": f"Bearer {TOKENS['alpha']}"},
+                       encode_chunked=True)
+    response = connection.getresponse()
+    assert (response.status, json.loads(response.read())) == (413, {"error": "request too large"})
+    connection.close()
 
 
 def test_accepted_events_are_spooled_with_the_authenticated_product(collector):
