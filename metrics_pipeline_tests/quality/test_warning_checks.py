@@ -4,6 +4,7 @@ projects and repos. They report but never block."""
 from datetime import date, timedelta
 
 import duckdb
+import pytest
 
 from metrics_pipeline.commits.assets import raw_commits
 from metrics_pipeline.installs.assets import daily_installs, raw_installs
@@ -13,8 +14,6 @@ from metrics_pipeline.quality.settings import QualitySettings, quality_settings_
 from metrics_pipeline.quality.unmatched import raw_commits_unmatched_repos, raw_installs_unmatched_projects
 from metrics_pipeline_tests.quality.quality_helpers import outcomes, plain, run
 from metrics_pipeline_tests.scenario import Commit, Download, Scenario
-
-import pytest
 
 
 def _days(first: str, last: str) -> list[str]:
