@@ -8,7 +8,7 @@ import dagster as dg
 import pyarrow as pa
 
 from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
-from metrics_pipeline.community.github_fetch import CommunityFetcher, RepoActivity, fetch_members
+from metrics_pipeline.community.github_fetch import CommunityFetcher, fetch_all
 from metrics_pipeline.community.landing import land
 from metrics_pipeline.partitions import DAILY, MONTHLY, partitions_start_date
 from metrics_pipeline.registry import PluginRegistry
@@ -76,36 +76,24 @@ def community_github(
             "SELECT repo_key, list(number ORDER BY number) FROM community_issues WHERE state = 'open' GROUP BY ALL").fetchall()
     gh, secrets = github.client()
     try:
-        fetcher = CommunityFetcher(gh, github.per_page, etags, {}, secrets)
-        names = {key: fetcher.repo_name(repo) for key, repo in sorted(repos.items())}
-        fetcher.names = {name.lower(): key for key, name in names.items() if name}
-        open_by_repo = dict(open_items)
-        activities = []
-        for key, name in names.items():
-            if name is None:
-                activities.append(RepoActivity(key, full_history=False, gone=True))
-                continue
-            activities.append(fetcher.fetch(key, name, since if key in known else None, open_by_repo.get(key, [])))
-        orgs = sorted({name.split("/")[0] for name in names.values() if name})
-        member_results = {org.lower(): fetch_members(fetcher, org) for org in orgs}
+        fetched = fetch_all(CommunityFetcher(gh, github.per_page, etags, {}, secrets), list(repos.values()), since, known,
+                            dict(open_items))
     finally:
         gh.close()
-    members = {org: rows for org, (rows, _) in member_results.items()}
-    failed = {a.repo_key: a.error for a in activities if a.error}
-    failed |= {f"org:{org}": result.error for org, (_, result) in member_results.items() if result.error}
+    activities, failed = fetched.activities, fetched.failures
+    member_polls = {k: v for a in fetched.member_polls for k, v in a.polls.items()}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with warehouse.connect() as con:
-        member_polls = {k: v for _, result in member_results.values() for k, v in result.polls.items()}
-        counts = land(con, activities, members, now, now.date(), date.fromisoformat(partitions_start_date()), member_polls)
+        counts = land(con, activities, fetched.members, now, now.date(), date.fromisoformat(partitions_start_date()), member_polls)
     gone = sorted(repos[a.repo_key] for a in activities if a.gone)
-    renamed = {repos[k]: n for k, n in names.items() if n and n.lower() != k}
+    renamed = {repos[k]: n for k, n in fetched.names.items() if n and n.lower() != k}
     for repo in gone:
         context.log.warning(f"GitHub repo {repo} is gone (404); fix its registry entry")
     metadata = {
         "repos": len(repos),
         "changed_rows": dg.MetadataValue.json(counts),
         "items_fetched": sum(len(a.issues) for a in activities),
-        "not_modified_polls": sum(a.not_modified for a in activities) + sum(r.not_modified for _, r in member_results.values()),
+        "not_modified_polls": sum(a.not_modified for a in [*activities, *fetched.member_polls]),
         "full_history_repos": dg.MetadataValue.json(sorted(repos[a.repo_key] for a in activities if a.full_history and not (a.gone or a.error))),
         "gone_repos": dg.MetadataValue.json(gone),
         "renamed_repos": dg.MetadataValue.json(renamed),

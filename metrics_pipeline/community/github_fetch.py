@@ -133,8 +133,8 @@ class CommunityFetcher:
         self._timeline(activity, where, issue)
 
 
-def fetch_members(fetcher: CommunityFetcher, org: str) -> tuple[list[dict] | None, RepoActivity]:
-    """An org's public members (None: unchanged); a user-owned repo's owner has none (404)."""
+def _fetch_members(fetcher: CommunityFetcher, org: str) -> tuple[list[dict] | None, RepoActivity]:
+    """An org's public members (None: unchanged or failed); a user-owned repo's owner has none (404)."""
     activity = RepoActivity(repo_key=f"org:{org.lower()}", full_history=False)
     try:
         return fetcher.pages(f"/orgs/{org}/public_members", {}, activity, conditional=True), activity
@@ -145,3 +145,44 @@ def fetch_members(fetcher: CommunityFetcher, org: str) -> tuple[list[dict] | Non
     except Exception as error:
         activity.error = scrub(f"{type(error).__name__}: {error}", fetcher.secrets)[:500]
         return None, activity
+
+
+@dataclass
+class FetchRun:
+    """Everything one landing fetched: per repo, per org, and GitHub's current repo names."""
+
+    activities: list[RepoActivity]
+    members: dict[str, list[dict] | None]  # lower(org) -> public members; None: unchanged or failed
+    member_polls: list[RepoActivity]
+    names: dict[str, str | None]  # repo key -> GitHub's owner/name now; None: gone
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {a.repo_key: a.error for a in [*self.activities, *self.member_polls] if a.error}
+
+
+def fetch_all(fetcher: CommunityFetcher, repos: list[str], since: datetime, known: set[str], open_items: dict) -> FetchRun:
+    """Every tracked repo (those never fetched: their whole history) and the owners' members;
+    one repo's failure is recorded on it and does not stop the others."""
+    names, activities = {}, []
+    for repo in sorted(repos):
+        key = repo.lower()
+        try:
+            names[key] = fetcher.repo_name(repo)
+        except BadCredentialsException:
+            raise CredentialError(f"GitHub refused the token (401 Bad credentials): check {TOKEN_SETTING}") from None
+        except Exception as error:
+            names[key] = None
+            activities.append(RepoActivity(key, False, error=scrub(f"{type(error).__name__}: {error}", fetcher.secrets)[:500]))
+    fetcher.names = {name.lower(): key for key, name in names.items() if name}
+    failed = {a.repo_key for a in activities}
+    for key, name in names.items():
+        if name is None and key not in failed:
+            activities.append(RepoActivity(key, full_history=False, gone=True))
+        elif name is not None:
+            activities.append(fetcher.fetch(key, name, since if key in known else None, open_items.get(key, [])))
+    members, polls = {}, []
+    for org in sorted({name.split("/")[0] for name in names.values() if name}):
+        members[org.lower()], activity = _fetch_members(fetcher, org)
+        polls.append(activity)
+    return FetchRun(sorted(activities, key=lambda a: a.repo_key), members, polls, names)

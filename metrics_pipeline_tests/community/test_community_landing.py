@@ -112,6 +112,7 @@ def test_out_of_order_windows_and_reruns_leave_identical_tables(community, stub,
 
 KILLED_RUN = """
 import sys, time
+from pathlib import Path
 import dagster as dg
 import metrics_pipeline.community.assets as assets
 from metrics_pipeline.community import landing
@@ -181,3 +182,17 @@ def test_the_stub_loads_issues_events_and_members_from_its_json_data(community, 
     assert community.query("SELECT event, actor_login FROM community_events ORDER BY event") == [
         ("closed", "maint"), ("commented", "maint"), ("merged", "maint")]
     assert community.query("SELECT org, login FROM community_members") == [("org", "maint")]
+
+
+def test_a_repo_failing_past_its_retries_fails_the_run_after_the_others_land_and_a_rerun_completes(community, stub):
+    stage_one(stub)
+    stub.fail_next("502", times=3, path="/repos/org/alpha/issues?")  # the listing and both retries
+    result = community.run([community_github], "2024-02-01", raise_on_error=False, max_retries=2)
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "1 community fetches failed" in message and "org/alpha" in message and "stub-token" not in message
+    assert community.query("SELECT DISTINCT repo_key FROM community_issues") == [("org/beta",)]
+    assert community.query("SELECT repo_key FROM community_repos") == [("org/beta",)]  # alpha: whole history next time
+    assert community.run([community_github], "2024-02-01", max_retries=2).success
+    assert community.query("SELECT repo_key, count(*) FROM community_issues GROUP BY ALL ORDER BY 1") == [
+        ("org/alpha", 5), ("org/beta", 1)]
