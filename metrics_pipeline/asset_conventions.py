@@ -32,7 +32,12 @@ NO_FAILED_BLOCKING_CHECK_UPSTREAM = (
         _BLOCKING_CHECK_FAILED | dg.AutomationCondition.any_deps_match(_BLOCKING_CHECK_FAILED)
     )
 ).with_label("no failed blocking check upstream")
-SINK_AUTOMATION = ROLLUP_AUTOMATION & NO_FAILED_BLOCKING_CHECK_UPSTREAM
+# A sink publishes once per change set: not while a rollup it projects still has inputs newer than
+# itself (it is about to run), so the hub's tables never hold DAY items newer than MONTH and TOTAL.
+ROLLUPS_SETTLED = (
+    ~dg.AutomationCondition.any_deps_match(dg.AutomationCondition.any_deps_updated().since_last_handled())
+).with_label("every rollup it projects is current")
+SINK_AUTOMATION = ROLLUP_AUTOMATION & ROLLUPS_SETTLED & NO_FAILED_BLOCKING_CHECK_UPSTREAM
 
 # The opening balance is built once when missing; afterwards the late-data sensor re-runs it
 # when rows before the first partition arrive, change or vanish.
@@ -40,6 +45,14 @@ OPENING_AUTOMATION = dg.AutomationCondition.on_missing().with_label("build the o
 
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def single_run_asset(**asset_args):
+    """`dg.asset` whose partitioned ranges backfill in one run (BackfillPolicy.single_run)."""
+    with warnings.catch_warnings():
+        # Single-run backfills are beta in Dagster 1.13 and the only way to land a range in one run.
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+        return dg.asset(backfill_policy=dg.BackfillPolicy.single_run(), **asset_args)
 
 
 def warehouse_asset(
@@ -54,21 +67,18 @@ def warehouse_asset(
 ):
     """`dg.asset` for a table in the DuckDB warehouse: shared pool, kinds, owners, column schema;
     partitioned ones backfill a whole range in one run."""
-    with warnings.catch_warnings():
-        # Single-run backfills are beta in Dagster 1.13 and the only way to land a range in one run.
-        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
-        return dg.asset(
-            partitions_def=partitions_def,
-            backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
-            deps=deps,
-            automation_condition=automation_condition,
-            pool=WAREHOUSE_POOL,
-            kinds=set(kinds),
-            group_name=group_name,
-            owners=OWNERS,
-            metadata={"dagster/column_schema": column_schema(*columns)},
-            check_specs=check_specs,
-        )
+    args = dict(
+        partitions_def=partitions_def,
+        deps=deps,
+        automation_condition=automation_condition,
+        pool=WAREHOUSE_POOL,
+        kinds=set(kinds),
+        group_name=group_name,
+        owners=OWNERS,
+        metadata={"dagster/column_schema": column_schema(*columns)},
+        check_specs=check_specs,
+    )
+    return single_run_asset(**args) if partitions_def else dg.asset(**args)
 
 
 def column_schema(*columns: tuple[str, str, str]) -> dg.TableSchema:
