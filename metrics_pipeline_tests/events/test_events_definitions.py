@@ -8,6 +8,7 @@ from metrics_pipeline.definitions import defs
 from metrics_pipeline.events.definitions import definitions, segment_source_from
 from metrics_pipeline.events.segment_sources import LocalSegmentSource, S3SegmentSource
 from metrics_pipeline.events.sensor import event_segments_sensor, plan
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 
 
 def test_unconfigured_events_load_with_the_rest_and_the_sensor_only_skips(tmp_path, monkeypatch):
@@ -22,8 +23,9 @@ def test_unconfigured_events_load_with_the_rest_and_the_sensor_only_skips(tmp_pa
     source = segment_source_from({"METRICS_HOME": str(tmp_path)})
     assert source.spool == str(tmp_path / "events" / "spool")
     requests, cursor = plan(None, source, datetime(2024, 3, 1, tzinfo=timezone.utc))
-    assert (requests, cursor) == ([], '{"day": "2024-03-01", "seen": [], "deferred": []}')
-    result = event_segments_sensor(dg.build_sensor_context(resources={"event_segments": source}))
+    assert (requests, cursor) == ([], '{"day": "2024-03-01", "deferred": [], "seen": {}}')
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    result = event_segments_sensor(dg.build_sensor_context(resources={"event_segments": source, "warehouse": warehouse}))
     assert result.skip_reason is not None and not result.run_requests
 
 

@@ -48,4 +48,25 @@ def test_segments_are_requested_once_and_tomorrows_day_waits_for_its_partition(t
     requests, cursor = plan(cursor, source, datetime(2024, 3, 3, 9, tzinfo=timezone.utc))
     assert ranges(requests) == [("2024-03-03", "2024-03-03", (f"2024-03-03/{c}",))]  # landed with today, counted
     # the listing covers the folders from the cursor's day - 1 on (sealing writes into today's folder)
-    assert json.loads(cursor)["seen"] == [f"2024-02-29/{a}", f"2024-03-01/{b}", f"2024-03-03/{c}"]
+    assert list(json.loads(cursor)["seen"]) == [f"2024-02-29/{a}", f"2024-03-01/{b}", f"2024-03-03/{c}"]
+
+
+def test_a_segment_whose_run_failed_is_requested_again_after_an_hour(tmp_path):
+    source = LocalSegmentSource(spool=str(tmp_path))
+    a = seal_segment(tmp_path, "2024-02-29", {"2024-02-29": 1})
+    b = seal_segment(tmp_path, "2024-02-29", {"2024-02-28": 1})
+    noon = datetime(2024, 2, 29, 12, tzinfo=timezone.utc)
+    requests, cursor = plan(None, source, noon)
+    assert len(requests) == 1
+    asked = []
+
+    def landed(names):
+        asked.append(sorted(names))
+        return {a}  # b's run failed
+
+    assert plan(cursor, source, noon.replace(minute=59), landed)[0] == []  # too soon to ask
+    requests, cursor = plan(cursor, source, noon.replace(hour=13), landed)
+    assert ranges(requests) == [("2024-02-28", "2024-02-28", (f"2024-02-29/{b}",))]
+    assert asked == [sorted([a, b])]
+    assert plan(cursor, source, noon.replace(hour=13, minute=30), lambda names: {a})[0] == []  # b asked again at 13:00
+    assert plan(cursor, source, noon.replace(hour=14), lambda names: None)[0] == []  # warehouse busy: wait
