@@ -103,25 +103,7 @@ def land(con, activities: list[RepoActivity], members: dict[str, list[dict] | No
     with transaction(con):
         counts = {"issues": _upsert(con, "issues", "community_issues", "issue_id", issues, now),
                   "pull_requests": _upsert(con, "pulls", "community_pull_requests", "pull_id", pulls, now)}
-        con.register("incoming_events", events)
-        con.register("refetched", pa.table({"issue_id": pa.array(refetched, pa.int64())}))
-        counts["events"] = con.execute(
-            "SELECT count(*) FROM (SELECT event_key, issue_id, event, actor_login, created_at, raw FROM incoming_events "
-            "EXCEPT SELECT event_key, issue_id, event, actor_login, created_at, CAST(raw AS VARCHAR) FROM community_events "
-            "WHERE issue_id IN (SELECT issue_id FROM refetched))").fetchall()[0][0]
-        changed_timelines = con.sql(
-            "SELECT DISTINCT issue_id, min(created_at) AS since FROM ("
-            " (SELECT issue_id, event_key, event, actor_login, created_at, raw FROM incoming_events"
-            "  EXCEPT SELECT issue_id, event_key, event, actor_login, created_at, CAST(raw AS VARCHAR) FROM community_events"
-            "  WHERE issue_id IN (SELECT issue_id FROM refetched))"
-            " UNION ALL (SELECT issue_id, event_key, event, actor_login, created_at, CAST(raw AS VARCHAR) FROM community_events"
-            "  WHERE issue_id IN (SELECT issue_id FROM refetched)"
-            "  EXCEPT SELECT issue_id, event_key, event, actor_login, created_at, raw FROM incoming_events)) GROUP BY issue_id"
-        ).to_arrow_table()
-        con.execute("DELETE FROM community_events WHERE issue_id IN (SELECT issue_id FROM refetched)")
-        con.execute("INSERT INTO community_events SELECT DISTINCT ON (event_key) * FROM incoming_events")
-        con.unregister("incoming_events")
-        con.unregister("refetched")
+        counts["events"], changed_timelines = _replace_timelines(con, events, refetched)
         counts["transfers"] = _record_transfers(con, transfers)
         counts["members"] = _replace_members(con, orgs, member_rows)
         con.register("incoming_polls", polls)
@@ -135,6 +117,33 @@ def land(con, activities: list[RepoActivity], members: dict[str, list[dict] | No
         if before_commit is not None:
             before_commit()
     return counts
+
+
+# Rows of refetched timelines that are new, or stored but no longer there (deleted comments).
+_TIMELINE_DIFF = """
+(SELECT issue_id, event_key, event, actor_login, created_at, raw, true AS added FROM incoming_events
+ EXCEPT SELECT issue_id, event_key, event, actor_login, created_at, CAST(raw AS VARCHAR), true FROM community_events
+ WHERE issue_id IN (SELECT issue_id FROM refetched))
+UNION ALL
+(SELECT issue_id, event_key, event, actor_login, created_at, CAST(raw AS VARCHAR), false FROM community_events
+ WHERE issue_id IN (SELECT issue_id FROM refetched)
+ EXCEPT SELECT issue_id, event_key, event, actor_login, created_at, raw, false FROM incoming_events)
+"""
+
+
+def _replace_timelines(con, events: pa.Table, refetched: list[int]) -> tuple[int, pa.Table]:
+    """Each refetched item's timeline replaces its stored one; returns the rows added and, per item
+    whose timeline changed, its earliest changed entry (where its metrics may have changed)."""
+    con.register("incoming_events", events)
+    con.register("refetched", pa.table({"issue_id": pa.array(refetched, pa.int64())}))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE timeline_diff AS {_TIMELINE_DIFF}")
+    added = con.execute("SELECT count(*) FROM timeline_diff WHERE added").fetchall()[0][0]
+    changed = con.sql("SELECT issue_id, min(created_at) AS since FROM timeline_diff GROUP BY issue_id").to_arrow_table()
+    con.execute("DELETE FROM community_events WHERE issue_id IN (SELECT issue_id FROM refetched)")
+    con.execute("INSERT INTO community_events SELECT DISTINCT ON (event_key) * FROM incoming_events ORDER BY event_key, raw")
+    con.unregister("incoming_events")
+    con.unregister("refetched")
+    return added, changed
 
 
 def _record_transfers(con, found: pa.Table) -> int:
