@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# `dagster definitions validate` and `dagster asset materialize --partition-range` on demo data.
+# `dg check defs` and `dg launch --assets ... --partition-range` on demo data, in the project's venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 export METRICS_HOME="$(mktemp -d)"
 export DAGSTER_HOME="$METRICS_HOME/dagster_home"
 mkdir -p "$DAGSTER_HOME" && cp dagster.yaml "$DAGSTER_HOME/"
 trap 'rm -rf "$METRICS_HOME"' EXIT
+export METRICS_START_DATE=2024-02-20
 . scripts/demo_env.sh
-python3 -m metrics_pipeline.demo.generate --out "$METRICS_HOME/demo" --start 2024-02-20 --end 2024-03-05 --plugins 60 --untracked 20
-python3 -m dagster definitions validate -w workspace.yaml
-python3 -m dagster asset materialize -m metrics_pipeline.definitions \
-  --select raw_installs,daily_installs,raw_commits --partition-range 2024-02-26...2024-03-02
-python3 -m dagster asset materialize -m metrics_pipeline.definitions \
-  --select monthly_installs,monthly_commits --partition-range 2024-02-01...2024-03-01
-python3 -m dagster asset materialize -m metrics_pipeline.definitions --select total_installs,total_commits,latest_commits
-python3 - <<'PY'
+python -m metrics_pipeline.demo.generate --out "$METRICS_HOME/demo" --start 2024-02-20 --end 2024-03-05 --plugins 60 --untracked 20
+dg check defs
+dg launch --assets raw_installs,daily_installs,raw_commits --partition-range 2024-02-26...2024-03-02
+dg launch --assets monthly_installs,monthly_commits --partition-range 2024-02-01...2024-03-01
+dg launch --assets total_installs,total_commits,latest_commits
+python - <<'PY'
 import duckdb, os
 con = duckdb.connect(os.environ["METRICS_WAREHOUSE_PATH"], read_only=True)
 days = con.execute("SELECT min(download_day), max(download_day), count(DISTINCT download_day) FROM daily_installs").fetchall()[0]
