@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -156,15 +157,14 @@ async def metrics(request: Request) -> Response:
 
 def create_app(settings: CollectorSettings | None = None, auth: Authenticator | None = None) -> CollectorApp:
     """The ASGI app; settings and authentication come from the environment unless given."""
-    import os
-
     settings = settings or CollectorSettings.from_env()
     auth = auth or authenticator_from(os.environ)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         collector = Collector(settings, auth)
-        recover_orphans(settings.spool)
+        for _ in recover_orphans(settings.spool):  # segments a killed process left open
+            collector.counters.add("metrics_collector_segments_sealed_total")
         app.state.collector = collector
         ticker = asyncio.get_running_loop().create_task(collector.ticker())
         try:
