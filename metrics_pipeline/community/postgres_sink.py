@@ -9,7 +9,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION
+from metrics_pipeline.asset_conventions import OWNERS, SINK_AUTOMATION
 from metrics_pipeline.community.assets import METRIC_COLUMNS, community_daily, community_github, community_monthly, community_total
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
@@ -97,7 +97,7 @@ def publish_community(warehouse: DuckDBWarehouse, postgres: PostgresResource, be
 @dg.asset(
     key=["postgres", "community_activity"],
     deps=[community_github, community_daily, community_monthly, community_total],
-    group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL, automation_condition=ROLLUP_AUTOMATION,
+    group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL, automation_condition=SINK_AUTOMATION,
 )
 def postgres_community_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """community_activity and the community entity tables in Postgres, equal to the warehouse."""

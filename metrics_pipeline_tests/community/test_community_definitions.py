@@ -32,6 +32,7 @@ def test_enabled_it_merges_with_every_domain_and_follows_the_conventions():
     assert graph.get(community_monthly.key).automation_condition is not None
     assert graph.get(community_total.key).automation_condition is not None
     assert graph.get(community_daily.key).backfill_policy == dg.BackfillPolicy.single_run()
+    assert graph.get(community_daily.key).freshness_policy is not None
     job = merged.resolve_job_def("community_daily_job")
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"community_github", "community_daily"}
     assert merged.resolve_schedule_def("community_daily_schedule").cron_schedule == "15 13 * * *"
