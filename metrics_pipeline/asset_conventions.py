@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -43,6 +43,10 @@ SINK_AUTOMATION = ROLLUP_AUTOMATION & ROLLUPS_SETTLED & NO_FAILED_BLOCKING_CHECK
 # when rows before the first partition arrive, change or vanish.
 OPENING_AUTOMATION = dg.AutomationCondition.on_missing().with_label("build the opening balance once")
 
+# The daily assets must be materialized between 12:00 and 14:00 UTC each day (the 13:00 run):
+# otherwise the UI shows them as late.
+DAILY_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 14 * * *", lower_bound_delta=timedelta(hours=2))
+
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -64,6 +68,7 @@ def warehouse_asset(
     automation_condition: dg.AutomationCondition | None = None,
     kinds: frozenset[str] = frozenset({"duckdb"}),
     check_specs: list[dg.AssetCheckSpec] | None = None,
+    freshness_policy: dg.FreshnessPolicy | None = None,
 ):
     """`dg.asset` for a table in the DuckDB warehouse: shared pool, kinds, owners, column schema;
     partitioned ones backfill a whole range in one run."""
@@ -77,6 +82,7 @@ def warehouse_asset(
         owners=OWNERS,
         metadata={"dagster/column_schema": column_schema(*columns)},
         check_specs=check_specs,
+        freshness_policy=freshness_policy,
     )
     return single_run_asset(**args) if partitions_def else dg.asset(**args)
 

@@ -6,6 +6,7 @@ import dagster as dg
 import pyarrow as pa
 
 from metrics_pipeline.asset_conventions import (
+    DAILY_FRESHNESS,
     OPENING_AUTOMATION,
     ROLLUP_AUTOMATION,
     landing_metadata,
@@ -24,7 +25,7 @@ from metrics_pipeline.landing.guards import (
     record_quarantine,
 )
 from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY
-from metrics_pipeline.registry import PluginRegistry
+from metrics_pipeline.registry import PluginRegistry, guard_registry_shrink, previous_registry_count
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
 
 GROUP = "commits"
@@ -53,6 +54,7 @@ def _registry_repos(repos: list[tuple[str, str]]) -> pa.Table:
 @warehouse_asset(
     group_name=GROUP,
     partitions_def=DAILY,
+    freshness_policy=DAILY_FRESHNESS,
     check_specs=[dg.AssetCheckSpec(SOURCE_FILES_CHECK, asset="raw_commits", description="no quarantined file could hold these days")],
     columns=[
         ("commit_day", "date", "UTC day of commit_author_date"),
@@ -73,7 +75,9 @@ def raw_commits(
 ) -> dg.MaterializeResult:
     """Commits to registry repos authored on the partition's UTC days, one row per commit."""
     start, end = window_dates(context)
-    repos = registry.load().plugin_repos
+    plugins = registry.load()
+    guard_registry_shrink(previous_registry_count(context), plugins, drop_allowed(context), registry.max_drop_fraction)
+    repos = plugins.plugin_repos
     batch = commits_source.commits(start, end, sorted({repo for _, repo in repos}))
     keep = batch.files.incomplete_days(start, end) if batch.files else set()
     with warehouse.connect() as con, transaction(con):
@@ -88,7 +92,8 @@ def raw_commits(
     return dg.MaterializeResult(
         metadata=window_metadata(start, end, rows)
         | landing_metadata(batch)
-        | {"duplicate_rows_dropped": batch.rows.num_rows - rows, "registry_repos": len(repos)},
+        | {"duplicate_rows_dropped": batch.rows.num_rows - rows, "registry_repos": len(repos),
+           "registry_plugins": len(plugins.plugins), **plugins.quarantine_metadata()},
         check_results=files_check(context.asset_key, batch, keep),
     )
 

@@ -5,6 +5,7 @@ from datetime import date
 import dagster as dg
 
 from metrics_pipeline.asset_conventions import (
+    DAILY_FRESHNESS,
     OPENING_AUTOMATION,
     ROLLUP_AUTOMATION,
     landing_metadata,
@@ -23,7 +24,7 @@ from metrics_pipeline.landing.guards import (
     record_quarantine,
 )
 from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY
-from metrics_pipeline.registry import PluginRegistry
+from metrics_pipeline.registry import PluginRegistry, guard_registry_shrink, previous_registry_count
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
 
 GROUP = "installs"
@@ -33,6 +34,7 @@ FINGERPRINT_SOURCE = "installs"
 @warehouse_asset(
     group_name=GROUP,
     partitions_def=DAILY,
+    freshness_policy=DAILY_FRESHNESS,
     check_specs=[dg.AssetCheckSpec(SOURCE_FILES_CHECK, asset="raw_installs", description="no quarantined file could hold these days")],
     columns=[
         ("download_day", "date", "UTC day of the download"),
@@ -50,6 +52,7 @@ def raw_installs(
     """Qualifying downloads of registry plugins for the partition's UTC days, counted in the source."""
     start, end = window_dates(context)
     plugins = registry.load()
+    guard_registry_shrink(previous_registry_count(context), plugins, drop_allowed(context), registry.max_drop_fraction)
     batch = installs_source.install_counts(start, end, plugins.plugin_names)
     keep = batch.files.incomplete_days(start, end) if batch.files else set()
     with warehouse.connect() as con, transaction(con):
@@ -70,7 +73,7 @@ def raw_installs(
         | {
             "qualifying_downloads": int(sum(batch.rows.column("download_count").to_pylist())),
             "registry_plugins": len(plugins.plugins),
-            "registry_rows_quarantined": len(plugins.quarantined),
+            **plugins.quarantine_metadata(),
         },
         check_results=files_check(context.asset_key, batch, keep),
     )
@@ -80,6 +83,7 @@ def raw_installs(
     group_name=GROUP,
     partitions_def=DAILY,
     deps=[raw_installs],
+    freshness_policy=DAILY_FRESHNESS,
     columns=[
         ("download_day", "date", "UTC day"),
         ("plugin_name", "varchar", "normalized plugin"),

@@ -11,10 +11,6 @@ import duckdb
 from metrics_pipeline.quality.settings import QualitySettings
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
-# The daily assets must be materialized between 12:00 and 14:00 UTC each day (the 13:00 run):
-# otherwise the UI shows them as late.
-DAILY_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 14 * * *", lower_bound_delta=timedelta(hours=2))
-
 # The stall check looks once a day, after the daily run.
 STALL_CHECK_CRON = "30 14 * * *"
 

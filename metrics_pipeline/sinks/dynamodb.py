@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pyarrow as pa
 
-from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION
+from metrics_pipeline.asset_conventions import NO_FAILED_BLOCKING_CHECK_UPSTREAM, OWNERS, ROLLUP_AUTOMATION, SINK_AUTOMATION
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
 from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTIVITY, ensure_tables
@@ -37,14 +37,15 @@ FROM (
     UNION ALL
     SELECT plugin_name, 'MONTH:' || strftime(month_start, '%Y%m'), 'MONTH',
            install_count::VARCHAR, epoch_ms(month_start::TIMESTAMP)::VARCHAR
-    FROM monthly_installs
+    FROM installs_by_month
     UNION ALL
     SELECT plugin_name, 'TOTAL:', 'TOTAL', install_count::VARCHAR, NULL
     FROM total_installs
 )
 """
 
-# Parameters: first and last month start of the MONTH window.
+# Parameters: the MONTH window's length in months (an item expires that long after its month),
+# then the window's first and last month start.
 GITHUB_ITEMS_SQL = """
 SELECT pk, sk, type, repo, count_n, ts_n, expiry_n,
        concat_ws('|', type, repo, coalesce(count_n, ''), coalesce(ts_n, ''), coalesce(expiry_n, '')) AS item_value
@@ -55,8 +56,8 @@ FROM (
     UNION ALL
     SELECT plugin_name, 'MONTH:' || strftime(month_start, '%Y%m') || ':' || repo, 'MONTH', repo,
            commit_count::VARCHAR, epoch_ms(month_start::TIMESTAMP)::VARCHAR,
-           epoch(month_start + INTERVAL 14 MONTH)::BIGINT::VARCHAR
-    FROM monthly_commits
+           epoch(month_start + to_months(CAST(? AS INTEGER)))::BIGINT::VARCHAR
+    FROM commits_by_month
     WHERE month_start >= ? AND month_start <= ?
     UNION ALL
     SELECT plugin_name, 'TOTAL:' || repo, 'TOTAL', repo, commit_count::VARCHAR, NULL, NULL
@@ -125,7 +126,7 @@ INSTALL_SINK = ItemSet(INSTALL_ACTIVITY, "type_timestamp", INSTALL_ITEMS_SQL, _i
                        (("type", "S"), ("install_count", "N"), ("timestamp", "N")), total_flag="is_total")
 GITHUB_SINK = ItemSet(GITHUB_ACTIVITY, "type_identifier", GITHUB_ITEMS_SQL, _github_items,
                       (("type", "S"), ("repo", "S"), ("commit_count", "N"), ("timestamp", "N"), ("expiry", "N")),
-                      params_for=lambda as_of: list(github_month_window(as_of)))
+                      params_for=lambda as_of: [GITHUB_MONTH_WINDOW, *github_month_window(as_of)])
 MALFORMED = "\x00malformed"  # never equals a desired item_value
 
 
@@ -241,7 +242,7 @@ def publish_github_activity(
 ) -> dict:
     """Bring `{stack}-github-activity` to exactly the LATEST/TOTAL rollups and the 15-month MONTH window."""
     first, last = github_month_window(as_of or datetime.now(UTC).date())
-    result = _publish(GITHUB_SINK, warehouse, dynamodb, [first, last], on_batch)
+    result = _publish(GITHUB_SINK, warehouse, dynamodb, [GITHUB_MONTH_WINDOW, first, last], on_batch)
     return {**result, "month_window_start": first.isoformat(), "month_window_end": last.isoformat()}
 
 
@@ -253,12 +254,12 @@ class GithubActivitySinkConfig(dg.Config):
 
 @dg.asset(
     key=["dynamodb", "install_activity"],
-    deps=[dg.AssetKey("daily_installs"), dg.AssetKey("monthly_installs"), dg.AssetKey("total_installs")],
+    deps=[dg.AssetKey(name) for name in ("daily_installs", "monthly_installs", "opening_installs", "total_installs")],
     group_name="sinks",
     kinds={"dynamodb"},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
-    automation_condition=ROLLUP_AUTOMATION,
+    automation_condition=SINK_AUTOMATION,
 )
 def dynamodb_install_activity(warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.MaterializeResult:
     """The hub's install-activity table, kept equal to the install rollups."""
@@ -267,12 +268,13 @@ def dynamodb_install_activity(warehouse: DuckDBWarehouse, dynamodb: DynamoDBReso
 
 @dg.asset(
     key=["dynamodb", "github_activity"],
-    deps=[dg.AssetKey("monthly_commits"), dg.AssetKey("total_commits"), dg.AssetKey("latest_commits")],
+    deps=[dg.AssetKey(name) for name in ("monthly_commits", "opening_commits", "total_commits", "latest_commits")],
     group_name="sinks",
     kinds={"dynamodb"},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
-    automation_condition=ROLLUP_AUTOMATION | dg.AutomationCondition.cron_tick_passed("30 0 1 * *", "UTC"),
+    automation_condition=(ROLLUP_AUTOMATION | dg.AutomationCondition.cron_tick_passed("30 0 1 * *", "UTC"))
+    & NO_FAILED_BLOCKING_CHECK_UPSTREAM,
 )
 def dynamodb_github_activity(
     config: GithubActivitySinkConfig, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource

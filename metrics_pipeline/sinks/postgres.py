@@ -13,7 +13,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION
+from metrics_pipeline.asset_conventions import OWNERS, SINK_AUTOMATION
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
@@ -152,7 +152,7 @@ def publish(
 
 
 _ASSET_ARGS = dict(group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL,
-                   automation_condition=ROLLUP_AUTOMATION)
+                   automation_condition=SINK_AUTOMATION)
 
 
 @dg.asset(key=["postgres", "install_activity"],

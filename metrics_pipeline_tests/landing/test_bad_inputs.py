@@ -146,3 +146,17 @@ def test_a_copied_file_counts_once_and_unusable_rows_are_counted_by_reason(tmp_p
     reasons = _metadata(commits, "raw_commits")["set_aside_reasons"]
     assert reasons == {"unparseable commit_author_date": 1, "no commit_author_date": 1}
     assert scenario.query("SELECT sample FROM quarantine WHERE reason = 'unparseable commit_author_date'")[0][0].endswith("'April 1st'")
+
+
+def test_a_registry_that_shrinks_sharply_fails_the_landing_naming_the_setting(tmp_path):
+    scenario = Scenario(tmp_path)
+    scenario.set_registry([(f"napari-{n}", f"https://github.com/org/p{n}") for n in range(4)])
+    scenario.downloads.write([Download("2024-05-01 10:00:00", "napari-0")])
+    assert scenario.materialize([*DAYS, raw_commits], "2024-05-01").success
+    scenario.set_registry([("napari-0", "https://github.com/org/p0")])  # three of four gone: a truncated file?
+
+    refused = scenario.materialize([raw_installs], "2024-05-02", raise_on_error=False)
+    assert not refused.success
+    (failure,) = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "METRICS_REGISTRY_CSV" in failure.event_specific_data.error.message
+    assert scenario.materialize([raw_installs, raw_commits], "2024-05-02", tags={ALLOW_DROP_TAG: "true"}).success

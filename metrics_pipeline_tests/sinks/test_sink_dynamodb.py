@@ -159,7 +159,7 @@ def test_ensure_tables_is_idempotent_and_sets_gsi_and_ttl(dynamodb):
 def test_assets_declare_kinds_and_rollup_deps():
     assert dynamodb_install_activity.specs_by_key[dg.AssetKey(["dynamodb", "install_activity"])].kinds == {"dynamodb"}
     deps = {dep.asset_key for dep in dynamodb_github_activity.specs_by_key[dg.AssetKey(["dynamodb", "github_activity"])].deps}
-    assert deps == {dg.AssetKey("monthly_commits"), dg.AssetKey("total_commits"), dg.AssetKey("latest_commits")}
+    assert deps == {dg.AssetKey(n) for n in ("monthly_commits", "opening_commits", "total_commits", "latest_commits")}
 
 
 def test_publish_github_defaults_to_today(warehouse, dynamodb):

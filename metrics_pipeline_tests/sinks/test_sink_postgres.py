@@ -9,7 +9,7 @@ import pytest
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks.postgres import postgres_github_activity, postgres_install_activity
-from metrics_pipeline.sinks.postgres_schema import apply_migrations
+from metrics_pipeline.sinks.postgres_schema import apply_migrations, migrations
 from metrics_pipeline_tests.sinks.sink_helpers import (
     Rollups,
     expected_github_rows,
@@ -96,7 +96,8 @@ def test_empty_rollups_empty_tables(warehouse, postgres_database):
 
 def test_migrations_apply_once(postgres_database):
     with psycopg.connect(postgres_database) as connection:
-        assert apply_migrations(connection) == [1]
+        applied = apply_migrations(connection)
+        assert applied[0] == 1 and applied == sorted(applied) and len(applied) == len(migrations())
         assert apply_migrations(connection) == []
         columns = [row[0] for row in connection.execute(
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
