@@ -27,14 +27,14 @@ _SINK = dict(group_name=GROUP, owners=OWNERS, pool=WAREHOUSE_POOL)
 
 @contextmanager
 def _retry_when_unreachable(context: dg.AssetExecutionContext):
-    """A sink server that is down (restarting, failing over) gets spaced attempts (2, 4, 8 s) in the
+    """A sink server that is down (restarting, failing over) gets spaced attempts (1, 2, 4 s) in the
     same run; other errors (bad data, bad SQL) fail at once."""
     try:
         yield
     except (PostgresConfigError, psycopg.OperationalError, InfluxDBError) as error:
         if isinstance(error, InfluxDBError) and not error.unreachable:
             raise
-        raise dg.RetryRequested(max_retries=SINK_RETRIES, seconds_to_wait=2 ** (context.retry_number + 1)) from error
+        raise dg.RetryRequested(max_retries=SINK_RETRIES, seconds_to_wait=2 ** context.retry_number) from error
 
 
 def _rows(warehouse: DuckDBWarehouse, sql: str, params: list) -> list[tuple]:

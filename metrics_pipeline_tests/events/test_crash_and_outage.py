@@ -1,14 +1,18 @@
 """Nothing acknowledged is lost: a collector SIGKILLed mid-batch, and Postgres down while events land."""
 
+import json
 import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import psycopg
 
+from metrics_pipeline.collector.segments import EVENTS, frame
+from metrics_pipeline.collector.spool import SegmentWriter
 from metrics_pipeline.demo.local_servers.postgres import _pg_binary, _run, start_postgres
 from metrics_pipeline_tests.events.conftest import EventsPipeline
 from metrics_pipeline_tests.support.collector_server import TOKENS
@@ -101,10 +105,31 @@ def test_postgres_down_during_ingest_loses_nothing(monkeypatch, tmp_path, influx
         restarter.join()
         assert result.success and refusing.refused.is_set()
         retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-        assert [e.step_key for e in retries] == ["postgres__events"]
+        assert {e.step_key for e in retries} == {"postgres__events"}
         assert pipeline.query("SELECT count(*), sum(bytes) FROM raw_events") == [(100, 5050)]
         with psycopg.connect(server.dsn) as connection:
             assert connection.execute("SELECT events, distinct_users, bytes FROM events_daily").fetchall() == [
                 (100, 3, 5050)]
     finally:
         server.stop()
+
+
+def test_a_sink_that_stays_down_fails_alone(monkeypatch, tmp_path, postgres_database):
+    dead = socket.create_server(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()  # nothing listens there: InfluxDB is down for the whole run
+    pipeline = EventsPipeline(monkeypatch, tmp_path, postgres_database, f"http://127.0.0.1:{port}")
+    writer = SegmentWriter(pipeline.spool, "t", max_bytes=1 << 20, max_age_seconds=3600)
+    event = {"type": "health", "product": "alpha", "time_us": 1719835200_000000, "received_us": 1719835200_000000,
+             "user_id": None, "session_id": None, "idempotency_key": None, "properties": {"response_ms": 5.0}}
+    writer.append([frame(EVENTS, json.dumps([event]).encode())], 1, Counter({"2024-07-01": 1}))
+    writer.seal()
+    [request] = pipeline.tick(datetime(2024, 7, 2, tzinfo=timezone.utc))
+    result = pipeline.run(request)
+    assert not result.success
+    failed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
+    succeeded = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert failed == {"influxdb__events_daily"}
+    assert succeeded == {"raw_events", "daily_events", "postgres__events"}
+    with psycopg.connect(postgres_database) as connection:
+        assert connection.execute("SELECT events, response_ms_p50 FROM events_daily").fetchall() == [(1, 5.0)]
