@@ -79,7 +79,7 @@ def community_github(
             "SELECT repo_key, list(number ORDER BY number) FROM community_issues WHERE state = 'open' GROUP BY ALL").fetchall()
     gh, secrets = github.client()
     try:
-        fetched = fetch_all(CommunityFetcher(gh, github.per_page, etags, {}, secrets), list(repos.values()), since, known,
+        fetched = fetch_all(CommunityFetcher(gh, github.per_page, etags, secrets), list(repos.values()), since, known,
                             dict(open_items))
     finally:
         gh.close()

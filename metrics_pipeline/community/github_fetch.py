@@ -42,14 +42,15 @@ class RepoActivity:
 
 
 class CommunityFetcher:
-    """Reads through `gh.requester`; `etags` are the stored ETags by request, `names` maps GitHub's
-    lower(owner/name) of each tracked repo to its registry key."""
+    """Reads through `gh.requester`; `etags` are the stored ETags by request; `names` (set by
+    `fetch_all`) maps GitHub's lower(owner/name) of each tracked repo to its registry key."""
 
-    def __init__(self, gh: Github, per_page: int, etags: dict[str, str], names: dict[str, str], secrets: list[str]):
-        self.requester, self.per_page, self.etags, self.names, self.secrets = gh.requester, per_page, etags, names, secrets
+    def __init__(self, gh: Github, per_page: int, etags: dict[str, str], secrets: list[str]):
+        self.requester, self.per_page, self.etags, self.secrets = gh.requester, per_page, etags, secrets
+        self.names: dict[str, str] = {}
 
     def get(self, url: str, params: dict | None = None, conditional: bool = False):
-        """(headers, JSON) or (headers, None) for a 304 to a conditional request."""
+        """(request key, headers, JSON); JSON is None when a conditional request got a 304."""
         key = url + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else "")
         headers = {"If-None-Match": self.etags[key]} if conditional and key in self.etags else None
         response_headers, data = self.requester.requestJsonAndCheck("GET", url, params, headers)
