@@ -21,7 +21,7 @@ from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
 from metrics_pipeline.sinks.status import last_complete_days, publish_status_dynamodb, publish_status_postgres
-from metrics_pipeline_tests.api.conftest import LOCK_TEST, lock_test_warehouse
+from metrics_pipeline_tests.support.api_backends import LOCK_TEST, lock_test_warehouse
 
 
 def test_a_run_holding_the_warehouse_is_never_blocked_by_the_api(api, api_data):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import calendar
 import copy
-from datetime import date
 
 import pytest
 
-from metrics_pipeline_tests.api.conftest import BACKENDS
+from metrics_pipeline_tests.support.api_backends import BACKENDS
 
 FOO_LATEST_MS = 1709642096 * 1000 + 789  # 2024-03-05 12:34:56.789123 UTC
 # 2024-02-29 23:59:59.999999 UTC: rounded to the nearest ms, as the DynamoDB sink (DuckDB epoch_ms) stores it

@@ -13,7 +13,6 @@ import os
 import threading
 import time
 from datetime import date
-from pathlib import Path
 
 import duckdb
 
