@@ -14,7 +14,9 @@ import httpx
 import psycopg
 import pytest
 
+from metrics_pipeline.api.backends.base import BackendUnavailable
 from metrics_pipeline.api.backends.dynamodb import DynamoDBBackend
+from metrics_pipeline.api.backends.postgres import PostgresBackend
 from metrics_pipeline.api.settings import ApiSettingsError, settings_from_env
 from metrics_pipeline.api.timeline import plugin_query
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
@@ -72,6 +74,15 @@ def test_missing_status_record_reads_as_unknown_and_stale(dynamodb_endpoint):
     finally:
         backend.close()
     assert facts.last_complete_day == {} and facts.total_installs == 0 and facts.backend_calls == 4
+
+
+def test_postgres_without_the_sink_tables_is_unavailable_not_an_error(postgres_database):
+    backend = PostgresBackend(postgres_database)
+    try:
+        with pytest.raises(BackendUnavailable, match="has no install_activity/github_activity tables yet"):
+            backend.read_plugin(plugin_query("napari-foo", 3, date(2024, 3, 10)))
+    finally:
+        backend.close()
 
 
 def test_status_publishers_are_idempotent(dynamodb_endpoint, postgres_database):

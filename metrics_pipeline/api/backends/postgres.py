@@ -68,8 +68,14 @@ class PostgresBackend(MetricsBackend):
             closer.close()
 
     def _run(self, work: Callable[[psycopg.Connection], object]):
-        with self._connection() as connection:
-            return work(connection)
+        try:
+            with self._connection() as connection:
+                return work(connection)
+        except psycopg.errors.UndefinedTable:
+            raise BackendUnavailable(
+                "Postgres (METRICS_POSTGRES_DSN) has no install_activity/github_activity tables yet: "
+                "run the Postgres sinks first"
+            ) from None
 
     def read_plugin(self, query: PluginQuery) -> PluginFacts:
         params = {
