@@ -117,6 +117,8 @@ def test_last_complete_days_from_fingerprints():
     ({"METRICS_API_BACKEND": "postgres"}, "METRICS_POSTGRES_DSN is not set (needed by the postgres backend of the read API)"),
     ({"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": "s", "METRICS_API_EXPORT_BACKEND": "dynamodb"},
      "METRICS_API_EXPORT_BACKEND='dynamodb' is not one of postgres, duckdb"),
+    ({"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": "s", "METRICS_API_EXPORT_BACKEND": "postgres"},
+     "METRICS_POSTGRES_DSN is not set (needed by the postgres backend of the read API)"),
     ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_TODAY": "10/03/2024"},
      "METRICS_API_TODAY='10/03/2024' is not a YYYY-MM-DD date"),
     ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_STALE_AFTER_DAYS": "-1"},
@@ -126,6 +128,14 @@ def test_settings_errors_name_the_variable(env, message):
     with pytest.raises(ApiSettingsError) as error:
         settings_from_env(env)
     assert str(error.value) == message
+
+
+def test_export_backend_defaults_and_overrides():
+    assert settings_from_env({"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": "s"}).export_backend is None
+    assert settings_from_env({"METRICS_API_BACKEND": "DuckDB", "METRICS_WAREHOUSE_PATH": "w"}).export_backend == "duckdb"
+    mixed = settings_from_env({"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": "s",
+                               "METRICS_API_EXPORT_BACKEND": "postgres", "METRICS_POSTGRES_DSN": "dbname=x"})
+    assert (mixed.backend, mixed.export_backend, mixed.stale_after_days, mixed.today) == ("dynamodb", "postgres", 1, None)
 
 
 def test_command_refuses_bad_settings_naming_them():
