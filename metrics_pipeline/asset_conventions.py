@@ -97,6 +97,16 @@ def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     return window.start.date(), window.end.date()
 
 
+def per_day_metadata(context: dg.AssetExecutionContext, figures: dict[date, dict[str, int]], zero: dict[str, int]) -> None:
+    """Each day of a single-run range shows its own figures on its partition, not the range's."""
+    for key in context.partition_keys:
+        day = date.fromisoformat(key)
+        context.add_asset_metadata(
+            {"window_start": key, "window_end_exclusive": (day + timedelta(days=1)).isoformat(), **zero, **figures.get(day, {})},
+            partition_key=key,
+        )
+
+
 def landing_metadata(batch) -> dict:
     """What a raw landing saw of its source and set aside (details in the `quarantine` table)."""
     files = batch.files

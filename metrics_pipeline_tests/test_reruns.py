@@ -67,3 +67,20 @@ def test_a_failed_run_leaves_the_previous_partition_intact(scenario):
     scenario.registry_path.write_text("not,a,registry\n")  # the next run fails on the registry
     assert not scenario.materialize([raw_installs], "2024-02-29", raise_on_error=False).success
     assert scenario.query("SELECT * FROM raw_installs ORDER BY ALL") == before
+
+
+def test_each_day_of_a_range_run_shows_its_own_figures(tmp_path):
+    scenario = Scenario(tmp_path)
+    _write_history(scenario)
+    result = scenario.materialize([raw_installs, daily_installs, raw_commits], "2024-02-28", "2024-03-02")
+    shown = {
+        (event.asset_key.to_user_string(), event.partition): {k: v.value for k, v in event.metadata.items()}
+        for event in (e.materialization for e in result.get_asset_materialization_events())
+    }
+    assert {day: shown[("daily_installs", day)]["installs"] for day in ("2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02")} == {
+        "2024-02-28": 2, "2024-02-29": 4, "2024-03-01": 4, "2024-03-02": 5,
+    }
+    assert shown[("raw_installs", "2024-02-29")]["qualifying_downloads"] == 4
+    assert shown[("raw_installs", "2024-02-29")]["window_start"] == "2024-02-29"
+    # commits on 02-27, 02-28, 02-29, 03-27, 03-28: one each on the range's first two days, none after
+    assert [shown[("raw_commits", day)]["dagster/row_count"] for day in ("2024-02-28", "2024-02-29", "2024-03-01")] == [1, 1, 0]

@@ -11,6 +11,7 @@ from metrics_pipeline.asset_conventions import (
     ROLLUP_AUTOMATION,
     landing_metadata,
     opening_metadata,
+    per_day_metadata,
     warehouse_asset,
     window_dates,
     window_metadata,
@@ -89,6 +90,14 @@ def raw_commits(
         con.unregister("registry_repos")
         record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints, keep)
         record_quarantine(con, FINGERPRINT_SOURCE, batch)
+        by_day = dict(con.execute(
+            "SELECT commit_day, count(*) FROM raw_commits WHERE commit_day >= ? AND commit_day < ? GROUP BY 1", [start, end]
+        ).fetchall())
+    per_day_metadata(
+        context,
+        {f.day: {"dagster/row_count": by_day.get(f.day, 0), "source_rows_in_window": max(f.source_rows, 0)} for f in batch.fingerprints},
+        {"dagster/row_count": 0, "source_rows_in_window": 0},
+    )
     return dg.MaterializeResult(
         metadata=window_metadata(start, end, rows)
         | landing_metadata(batch)

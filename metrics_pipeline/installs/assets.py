@@ -10,6 +10,7 @@ from metrics_pipeline.asset_conventions import (
     ROLLUP_AUTOMATION,
     landing_metadata,
     opening_metadata,
+    per_day_metadata,
     warehouse_asset,
     window_dates,
     window_metadata,
@@ -67,6 +68,18 @@ def raw_installs(
         con.unregister("incoming")
         record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints, keep)
         record_quarantine(con, FINGERPRINT_SOURCE, batch)
+        by_day = con.execute(
+            "SELECT download_day, count(*), sum(download_count) FROM raw_installs "
+            "WHERE download_day >= ? AND download_day < ? GROUP BY 1",
+            [start, end],
+        ).fetchall()
+    sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
+    per_day_metadata(
+        context,
+        {day: {"dagster/row_count": n, "qualifying_downloads": int(d), "source_rows_in_window": sources.get(day, 0)} for day, n, d in by_day}
+        | {day: {"source_rows_in_window": n} for day, n in sources.items() if day not in {row[0] for row in by_day}},
+        {"dagster/row_count": 0, "qualifying_downloads": 0, "source_rows_in_window": 0},
+    )
     return dg.MaterializeResult(
         metadata=window_metadata(start, end, rows)
         | landing_metadata(batch)
@@ -105,11 +118,15 @@ def daily_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
             """,
             {"start": start, "end": end},
         )
-        installs = con.execute(
-            "SELECT coalesce(sum(install_count), 0) FROM daily_installs WHERE download_day >= ? AND download_day < ?",
+        by_day = con.execute(
+            "SELECT download_day, count(*), sum(install_count) FROM daily_installs "
+            "WHERE download_day >= ? AND download_day < ? GROUP BY 1",
             [start, end],
-        ).fetchall()[0][0]
-    return dg.MaterializeResult(metadata=window_metadata(start, end, rows) | {"installs": int(installs)})
+        ).fetchall()
+    per_day_metadata(context, {day: {"dagster/row_count": n, "installs": int(i)} for day, n, i in by_day},
+                     {"dagster/row_count": 0, "installs": 0})
+    installs = sum(int(i) for _, _, i in by_day)
+    return dg.MaterializeResult(metadata=window_metadata(start, end, rows) | {"installs": installs})
 
 
 @warehouse_asset(
