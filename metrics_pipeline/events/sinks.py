@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import psycopg
 
-from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION, window_dates, window_metadata
+from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION, single_run_asset, window_dates, window_metadata
 from metrics_pipeline.events.assets import EVENT_DAILY, GROUP, daily_events, monthly_events, raw_events
 from metrics_pipeline.events.influxdb import InfluxDBError, InfluxDBResource, line
 from metrics_pipeline.partitions import MONTHLY
@@ -48,8 +48,8 @@ def _copy(cursor, table: str, columns: str, rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
-@dg.asset(key=["postgres", "events"], partitions_def=EVENT_DAILY, deps=[raw_events, daily_events],
-          kinds={"postgres"}, backfill_policy=dg.BackfillPolicy.single_run(), **_SINK)
+@single_run_asset(key=["postgres", "events"], partitions_def=EVENT_DAILY, deps=[raw_events, daily_events],
+                  kinds={"postgres"}, **_SINK)
 def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
     """events_raw (last 90 days) and events_daily in Postgres for the partition's days."""
     start, end = window_dates(context)
@@ -72,8 +72,8 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
     })
 
 
-@dg.asset(key=["postgres", "events_monthly"], partitions_def=MONTHLY, deps=[monthly_events], kinds={"postgres"},
-          automation_condition=ROLLUP_AUTOMATION, backfill_policy=dg.BackfillPolicy.single_run(), **_SINK)
+@single_run_asset(key=["postgres", "events_monthly"], partitions_def=MONTHLY, deps=[monthly_events],
+                  kinds={"postgres"}, automation_condition=ROLLUP_AUTOMATION, **_SINK)
 def postgres_events_monthly(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
     """events_monthly in Postgres for the partition's month."""
     start, end = window_dates(context)
@@ -87,8 +87,8 @@ def postgres_events_monthly(context: dg.AssetExecutionContext, warehouse: DuckDB
     return dg.MaterializeResult(metadata=window_metadata(start, end, len(rows)))
 
 
-@dg.asset(key=["influxdb", INFLUX_MEASUREMENT], partitions_def=EVENT_DAILY, deps=[daily_events], kinds={"influxdb"},
-          backfill_policy=dg.BackfillPolicy.single_run(), **_SINK)
+@single_run_asset(key=["influxdb", INFLUX_MEASUREMENT], partitions_def=EVENT_DAILY, deps=[daily_events],
+                  kinds={"influxdb"}, **_SINK)
 def influxdb_daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, influxdb: InfluxDBResource):
     """Daily rollups as InfluxDB points (tags product, type; time = the UTC day's midnight)."""
     start, end = window_dates(context)
