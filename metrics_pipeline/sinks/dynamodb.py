@@ -16,6 +16,7 @@ from metrics_pipeline.asset_conventions import NO_FAILED_BLOCKING_CHECK_UPSTREAM
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
 from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTIVITY, ensure_tables
+from metrics_pipeline.sinks.status import publish_status
 from metrics_pipeline.sinks.published import Changes, plan_changes, record_published
 from metrics_pipeline.sinks.quarantine import (
     Refusal,
@@ -263,7 +264,7 @@ class GithubActivitySinkConfig(dg.Config):
 )
 def dynamodb_install_activity(warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.MaterializeResult:
     """The hub's install-activity table, kept equal to the install rollups."""
-    return dg.MaterializeResult(metadata=publish_install_activity(warehouse, dynamodb))
+    return dg.MaterializeResult(metadata=publish_install_activity(warehouse, dynamodb) | publish_status(warehouse, dynamodb=dynamodb))
 
 
 @dg.asset(
@@ -281,4 +282,6 @@ def dynamodb_github_activity(
 ) -> dg.MaterializeResult:
     """The hub's github-activity table; also runs monthly so old MONTH items leave the window."""
     as_of = date.fromisoformat(config.as_of_date) if config.as_of_date else None
-    return dg.MaterializeResult(metadata=publish_github_activity(warehouse, dynamodb, as_of))
+    return dg.MaterializeResult(
+        metadata=publish_github_activity(warehouse, dynamodb, as_of) | publish_status(warehouse, dynamodb=dynamodb)
+    )

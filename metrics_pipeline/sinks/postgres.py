@@ -17,6 +17,7 @@ from metrics_pipeline.asset_conventions import OWNERS, SINK_AUTOMATION
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
+from metrics_pipeline.sinks.status import publish_status
 from metrics_pipeline.sinks.quarantine import split_postgres_rows
 
 
@@ -160,7 +161,7 @@ _ASSET_ARGS = dict(group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=W
           **_ASSET_ARGS)
 def postgres_install_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """install_activity in Postgres: every DAY, MONTH and TOTAL install count."""
-    return dg.MaterializeResult(metadata=publish(INSTALL_ACTIVITY, warehouse, postgres))
+    return dg.MaterializeResult(metadata=publish(INSTALL_ACTIVITY, warehouse, postgres) | publish_status(warehouse, postgres=postgres))
 
 
 @dg.asset(key=["postgres", "github_activity"],
@@ -168,4 +169,4 @@ def postgres_install_activity(warehouse: DuckDBWarehouse, postgres: PostgresReso
           **_ASSET_ARGS)
 def postgres_github_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """github_activity in Postgres: every MONTH (full history), TOTAL and LATEST commit figure."""
-    return dg.MaterializeResult(metadata=publish(GITHUB_ACTIVITY, warehouse, postgres))
+    return dg.MaterializeResult(metadata=publish(GITHUB_ACTIVITY, warehouse, postgres) | publish_status(warehouse, postgres=postgres))

@@ -19,7 +19,7 @@ from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 SOURCES = ("installs", "commits")
 STATUS_TABLE = "pipeline-status"  # DynamoDB: {stack}-pipeline-status, key `source`
 # The newest day whose raw partition landed, per source (the late-data sensor's fingerprints).
-LAST_COMPLETE_DAYS_SQL = "SELECT source, max(day) FROM source_fingerprints GROUP BY source"
+LAST_COMPLETE_DAYS_SQL = "SELECT source, max(day) FROM source_fingerprints WHERE source_rows >= 0 GROUP BY source"
 # Created by the publisher itself (not a sinks migration), so the sinks' schema history is untouched.
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS pipeline_status (

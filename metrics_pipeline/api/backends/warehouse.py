@@ -36,7 +36,7 @@ UNION ALL SELECT 'CM', month_start, sum(commit_count), NULL FROM commits_by_mont
  WHERE plugin_name = $plugin AND $commits AND month_start BETWEEN $first AND $last GROUP BY month_start
 UNION ALL SELECT 'CT', NULL, sum(commit_count), NULL FROM total_commits WHERE plugin_name = $plugin AND $commits
 UNION ALL SELECT 'CL', NULL, NULL, max(latest_commit_at) FROM latest_commits WHERE plugin_name = $plugin AND $commits
-UNION ALL SELECT 'S' || source, max(day), NULL, NULL FROM source_fingerprints GROUP BY source
+UNION ALL SELECT 'S' || source, max(day), NULL, NULL FROM source_fingerprints WHERE source_rows >= 0 GROUP BY source
 """
 
 
