@@ -61,6 +61,7 @@ def raw_events(
             "segments_landed_now": landed.segments,
             "segments_already_landed": landed.already_landed,
             "events_landed_now": landed.events,
+            "segments_quarantined_now": len(landed.quarantined),  # damaged: see event_segments_quarantined
             "duplicates_dropped_in_window": int(duplicates),
             "events_before_start_date": int(before_start),  # land in no partition (METRICS_START_DATE)
         }

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 
-from metrics_pipeline.collector.segments import read_sealed
+from metrics_pipeline.collector.segments import CorruptSegment, read_sealed
 from metrics_pipeline.events.segment_sources import SegmentRef, SegmentSource
 from metrics_pipeline.resources.warehouse import transaction
 
@@ -41,12 +41,19 @@ _INSERT_KEYS = """
 """
 
 
+_DONE = """
+    SELECT 1 FROM event_segments_landed WHERE segment = ?
+    UNION ALL SELECT 1 FROM event_segments_quarantined WHERE segment = ?
+"""
+
+
 @dataclass
 class Landed:
     segments: int = 0
     events: int = 0
     duplicates: int = 0
     already_landed: int = 0
+    quarantined: list[str] = field(default_factory=list)
     days: set = field(default_factory=set)
 
 
@@ -68,13 +75,20 @@ def _staged(segment: SegmentRef, events: list[dict]) -> pa.Table:
 
 
 def land_segments(con: duckdb.DuckDBPyConnection, source: SegmentSource, segments: list[SegmentRef]) -> Landed:
-    """Land each segment not landed before; a segment already in event_segments_landed is skipped."""
+    """Land each segment not landed before; a segment already in event_segments_landed is skipped,
+    a damaged one is quarantined with its reason (and reported) instead of blocking the others."""
     landed = Landed()
     for segment in sorted(set(segments)):
-        if con.execute("SELECT 1 FROM event_segments_landed WHERE segment = ?", [segment.name]).fetchall():
+        if con.execute(_DONE, [segment.name, segment.name]).fetchall():
             landed.already_landed += 1
             continue
-        events, seal = read_sealed(source.read(segment), segment.name)
+        try:
+            events, seal = read_sealed(source.read(segment), segment.name)
+        except CorruptSegment as damaged:
+            con.execute("INSERT INTO event_segments_quarantined VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        [segment.name, datetime.now(timezone.utc).replace(tzinfo=None), str(damaged)])
+            landed.quarantined.append(segment.ref)
+            continue
         con.register("staged_events", _staged(segment, events))
         try:
             with transaction(con):

@@ -8,6 +8,14 @@ CREATE TABLE IF NOT EXISTS event_segments_landed (
     duplicates BIGINT NOT NULL
 );
 
+-- Sealed segments that cannot be landed (damaged: a checksum or the seal does not match), with why;
+-- their events are counted nowhere until the file is repaired and the row removed.
+CREATE TABLE IF NOT EXISTS event_segments_quarantined (
+    segment        VARCHAR PRIMARY KEY,
+    quarantined_at TIMESTAMP NOT NULL,
+    reason         VARCHAR NOT NULL
+);
+
 -- Every landed event (append-only); is_duplicate marks a repeated (product, idempotency_key).
 CREATE TABLE IF NOT EXISTS event_log (
     event_id        VARCHAR   NOT NULL,  -- segment/ordinal

@@ -85,8 +85,10 @@ def _landed_in(warehouse: DuckDBWarehouse) -> Callable[[list[str]], set[str] | N
             return set()
         try:
             with warehouse.connect(read_only=True, lock_wait_seconds=5) as con:
-                rows = con.execute(
-                    "SELECT segment FROM event_segments_landed WHERE list_contains(?, segment)", [names]
+                rows = con.execute(  # a quarantined segment is done too: asking again would not help
+                    "SELECT segment FROM event_segments_landed WHERE list_contains($names, segment) UNION "
+                    "SELECT segment FROM event_segments_quarantined WHERE list_contains($names, segment)",
+                    {"names": names},
                 ).fetchall()
         except WarehouseBusyError:
             return None

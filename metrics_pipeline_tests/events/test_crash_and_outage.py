@@ -14,6 +14,8 @@ import psycopg
 from metrics_pipeline.collector.segments import EVENTS, frame
 from metrics_pipeline.collector.spool import SegmentWriter
 from metrics_pipeline.demo.local_servers.postgres import _pg_binary, _run, start_postgres
+from metrics_pipeline.events.sensor import _landed_in
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline_tests.events.conftest import EventsPipeline
 from metrics_pipeline_tests.support.collector_server import TOKENS
 
@@ -119,11 +121,7 @@ def test_a_sink_that_stays_down_fails_alone(monkeypatch, tmp_path, postgres_data
     port = dead.getsockname()[1]
     dead.close()  # nothing listens there: InfluxDB is down for the whole run
     pipeline = EventsPipeline(monkeypatch, tmp_path, postgres_database, f"http://127.0.0.1:{port}")
-    writer = SegmentWriter(pipeline.spool, "t", max_bytes=1 << 20, max_age_seconds=3600)
-    event = {"type": "health", "product": "alpha", "time_us": 1719835200_000000, "received_us": 1719835200_000000,
-             "user_id": None, "session_id": None, "idempotency_key": None, "properties": {"response_ms": 5.0}}
-    writer.append([frame(EVENTS, json.dumps([event]).encode())], 1, Counter({"2024-07-01": 1}))
-    writer.seal()
+    sealed_health_segment(pipeline.spool, 5.0)
     [request] = pipeline.tick(datetime(2024, 7, 2, tzinfo=timezone.utc))
     result = pipeline.run(request)
     assert not result.success
@@ -133,3 +131,31 @@ def test_a_sink_that_stays_down_fails_alone(monkeypatch, tmp_path, postgres_data
     assert succeeded == {"raw_events", "daily_events", "postgres__events"}
     with psycopg.connect(postgres_database) as connection:
         assert connection.execute("SELECT events, response_ms_p50 FROM events_daily").fetchall() == [(1, 5.0)]
+
+
+def sealed_health_segment(spool, response_ms: float):
+    writer = SegmentWriter(spool, "t", max_bytes=1 << 20, max_age_seconds=3600)
+    event = {"type": "health", "product": "alpha", "time_us": 1719835200_000000, "received_us": 1719835200_000000,
+             "user_id": None, "session_id": None, "idempotency_key": None, "properties": {"response_ms": response_ms}}
+    writer.append([frame(EVENTS, json.dumps([event]).encode())], 1, Counter({"2024-07-01": 1}))
+    return writer.seal()
+
+
+def test_a_damaged_segment_is_quarantined_and_the_others_land(pipeline):
+    good = sealed_health_segment(pipeline.spool, 5.0)
+    damaged = sealed_health_segment(pipeline.spool, 7.0)
+    data = bytearray(damaged.read_bytes())
+    data[12] ^= 0xFF  # inside the first frame's payload
+    damaged.write_bytes(bytes(data))
+    [request] = pipeline.tick(datetime(2024, 7, 2, tzinfo=timezone.utc))
+    result = pipeline.run(request)
+    assert result.success
+    metadata = result.asset_materializations_for_node("raw_events")[0].metadata
+    assert (metadata["segments_landed_now"].value, metadata["segments_quarantined_now"].value) == (1, 1)
+    assert pipeline.query("SELECT response_ms FROM raw_events") == [(5.0,)]
+    [(segment, reason)] = pipeline.query("SELECT segment, reason FROM event_segments_quarantined")
+    assert segment == damaged.name.removesuffix(".seg") and "fails its checksum" in reason
+    names = [good.name.removesuffix(".seg"), segment]
+    assert _landed_in(DuckDBWarehouse(path=str(pipeline.warehouse_path)))(names) == set(names)  # not asked again
+    assert pipeline.run(request).success  # a rerun neither lands nor quarantines anything twice
+    assert pipeline.query("SELECT count(*) FROM event_log") == [(1,)]
