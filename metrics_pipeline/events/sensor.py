@@ -71,13 +71,13 @@ def plan(
 def event_segments_sensor(
     context: dg.SensorEvaluationContext, event_segments: SegmentSource, warehouse: DuckDBWarehouse
 ):
-    requests, cursor = plan(context.cursor, event_segments, datetime.now(timezone.utc), _landed_in(warehouse))
+    requests, cursor = plan(context.cursor, event_segments, datetime.now(timezone.utc), landed_lookup(warehouse))
     if not requests:
         return dg.SensorResult(skip_reason="no newly sealed segments", cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
-def _landed_in(warehouse: DuckDBWarehouse) -> Callable[[list[str]], set[str] | None]:
+def landed_lookup(warehouse: DuckDBWarehouse) -> Callable[[list[str]], set[str] | None]:
     """Which of these segments the warehouse has landed; None while it is busy (ask next tick)."""
 
     def landed(names: list[str]) -> set[str] | None:

@@ -14,7 +14,7 @@ import psycopg
 from metrics_pipeline.collector.segments import EVENTS, frame
 from metrics_pipeline.collector.spool import SegmentWriter
 from metrics_pipeline.demo.local_servers.postgres import _pg_binary, _run, start_postgres
-from metrics_pipeline.events.sensor import _landed_in
+from metrics_pipeline.events.sensor import landed_lookup
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline_tests.events.conftest import EventsPipeline
 from metrics_pipeline_tests.support.collector_server import TOKENS
@@ -156,6 +156,6 @@ def test_a_damaged_segment_is_quarantined_and_the_others_land(pipeline):
     [(segment, reason)] = pipeline.query("SELECT segment, reason FROM event_segments_quarantined")
     assert segment == damaged.name.removesuffix(".seg") and "fails its checksum" in reason
     names = [good.name.removesuffix(".seg"), segment]
-    assert _landed_in(DuckDBWarehouse(path=str(pipeline.warehouse_path)))(names) == set(names)  # not asked again
+    assert landed_lookup(DuckDBWarehouse(path=str(pipeline.warehouse_path)))(names) == set(names)  # not asked again
     assert pipeline.run(request).success  # a rerun neither lands nor quarantines anything twice
     assert pipeline.query("SELECT count(*) FROM event_log") == [(1,)]

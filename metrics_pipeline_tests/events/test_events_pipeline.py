@@ -7,7 +7,7 @@ import psycopg
 
 from metrics_pipeline.events.assets import monthly_events
 from metrics_pipeline.events.influxdb import InfluxDBResource
-from metrics_pipeline.events.sensor import _landed_in
+from metrics_pipeline.events.sensor import landed_lookup
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.events.sinks import postgres_events_monthly
 from metrics_pipeline_tests.support.collector_server import TOKENS
@@ -76,7 +76,7 @@ def test_events_land_once_in_their_utc_days_and_fan_out(pipeline):
     assert daily_rows(pipeline) == {(d, t): v[:3] + v[3:] for (d, t), v in DAILY.items()}
     assert pipeline.query("SELECT count(*), sum(events), sum(duplicates) FROM event_segments_landed") == [(2, 12, 1)]
     names = [name for (name,) in pipeline.query("SELECT segment FROM event_segments_landed")]
-    assert _landed_in(DuckDBWarehouse(path=str(pipeline.warehouse_path)))(names + ["not-sealed-yet"]) == set(names)
+    assert landed_lookup(DuckDBWarehouse(path=str(pipeline.warehouse_path)))(names + ["not-sealed-yet"]) == set(names)
     assert pipeline.query("SELECT event_day, count(*) FROM raw_events GROUP BY 1 ORDER BY 1") == [
         (date(2024, 2, 28), 2), (date(2024, 2, 29), 4), (date(2024, 3, 1), 4), (YESTERDAY, 1)]
 
