@@ -214,35 +214,26 @@ class FileCommitsSource(CommitsSource):
             selection,
         )
 
-    def day_counts(self) -> dict[date, int]:
-        files = self._select(date.min, date.max).files
+    def _per_day(self, files: list[SourceFile], value: str) -> dict:
+        """`value`, an aggregate over these files' rows (`arrived_at`: the file's mtime), per author day."""
         if not files:
             return {}
         with scratch_connection(files) as con:
             self._load(con, files)
             return dict(
                 con.execute(
-                    "SELECT CAST(commit_author_date AS DATE), count(*) FROM commit_rows "
+                    f"SELECT CAST(commit_author_date AS DATE), {value} FROM commit_rows "
                     "WHERE commit_author_date IS NOT NULL GROUP BY 1"
                 ).fetchall()
             )
 
-    def _newest_by_day(self, files: list[SourceFile]) -> dict:
-        if not files:
-            return {}
-        with scratch_connection(files) as con:
-            self._load(con, files)
-            return dict(
-                con.execute(
-                    "SELECT CAST(commit_author_date AS DATE), max(arrived_at) FROM commit_rows "
-                    "WHERE commit_author_date IS NOT NULL GROUP BY 1"
-                ).fetchall()
-            )
+    def day_counts(self) -> dict[date, int]:
+        return self._per_day(self._select(date.min, date.max).files, "count(*)")
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
         files = self._files()
         usable = {f.path for f in FileCatalog("commits", self.directory).usable(files, self._measure)}
-        return file_arrivals(files, cursor, lambda new: self._newest_by_day([f for f in new if f.path in usable]))
+        return file_arrivals(files, cursor, lambda new: self._per_day([f for f in new if f.path in usable], "max(arrived_at)"))
 
     def days_with_commits(self, repos: Sequence[str]) -> set[date]:
         files = self._select(date.min, date.max).files

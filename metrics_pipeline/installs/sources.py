@@ -189,27 +189,15 @@ class FileInstallsSource(InstallsSource):
             selection,
         )
 
-    def day_counts(self) -> dict[date, int]:
-        files = self._select(date.min, date.max).files
+    def _per_day(self, files: list[SourceFile], value: str) -> dict:
+        """`value`, an aggregate over these files' rows (`arrived_at`: the file's mtime), per UTC day."""
         if not files:
             return {}
         with scratch_connection(files) as con:
             return dict(
                 con.execute(
-                    "SELECT CAST(timestamp AS DATE), count(*) FROM read_parquet($files, union_by_name = true) "
-                    "WHERE timestamp IS NOT NULL GROUP BY 1",
-                    {"files": [f.path for f in files]},
-                ).fetchall()
-            )
-
-    def _newest_by_day(self, files: list[SourceFile]) -> dict:
-        if not files:
-            return {}
-        with scratch_connection(files) as con:
-            return dict(
-                con.execute(
-                    """
-                    SELECT CAST(d.timestamp AS DATE), max(f.arrived_at)
+                    f"""
+                    SELECT CAST(d.timestamp AS DATE), {value}
                     FROM read_parquet($files, filename = true, union_by_name = true) d
                     JOIN source_files f USING (filename)
                     WHERE d.timestamp IS NOT NULL
@@ -219,10 +207,13 @@ class FileInstallsSource(InstallsSource):
                 ).fetchall()
             )
 
+    def day_counts(self) -> dict[date, int]:
+        return self._per_day(self._select(date.min, date.max).files, "count(*)")
+
     def arrivals_since(self, cursor: str | None) -> Arrivals:
         files = self._files()
         usable = {f.path for f in FileCatalog("downloads", self.directory).usable(files, self._measure)}
-        return file_arrivals(files, cursor, lambda new: self._newest_by_day([f for f in new if f.path in usable]))
+        return file_arrivals(files, cursor, lambda new: self._per_day([f for f in new if f.path in usable], "max(f.arrived_at)"))
 
     def days_with_downloads(self, plugin_names: Sequence[str]) -> set[date]:
         files = self._select(date.min, date.max).files
