@@ -11,9 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from packaging.utils import canonicalize_name
 
-from metrics_pipeline.api import timeline
+from metrics_pipeline.api import community, timeline
 from metrics_pipeline.api.backends import make_backend
-from metrics_pipeline.api.backends.base import BackendUnavailable, BadRequest, ExportUnavailable, MetricsBackend
+from metrics_pipeline.api.backends.base import (
+    BackendUnavailable, BadRequest, CommunityUnavailable, ExportUnavailable, MetricsBackend,
+)
 from metrics_pipeline.api.export_route import add_export_route
 from metrics_pipeline.api.settings import ApiSettings
 
@@ -33,6 +35,8 @@ def create_app(
     if export_backend is None and settings.export_backend:
         export_backend = backend if settings.export_backend == settings.backend else make_backend(settings.export_backend, settings)
     today = today or settings.today_fn()
+    # DynamoDB holds no community metrics: they come from the export backend when one is set.
+    community_backend = next((b for b in (backend, export_backend) if b is not None and b.serves_community), None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -61,16 +65,20 @@ def create_app(
         return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(ExportUnavailable)
-    async def no_export(_: Request, error: ExportUnavailable):
+    @app.exception_handler(CommunityUnavailable)
+    async def not_served(_: Request, error: ExportUnavailable | CommunityUnavailable):
         return JSONResponse({"detail": str(error)}, status_code=501)
 
-    def answer(plugin: str, limit: str | None, installs: bool, commits: bool) -> JSONResponse:
+    def checked(plugin: str, limit: str | None) -> int:
         if len(plugin) > MAX_NAME_LENGTH:
             raise BadRequest(f"plugin name is longer than {MAX_NAME_LENGTH} characters")
         try:
-            months = timeline.parse_limit(limit)
+            return timeline.parse_limit(limit)
         except timeline.BadLimit as error:
             raise BadRequest(str(error)) from None
+
+    def answer(plugin: str, limit: str | None, installs: bool, commits: bool) -> JSONResponse:
+        months = checked(plugin, limit)
         day = today()
         query = timeline.plugin_query(canonicalize_name(plugin), months, day, installs, commits)
         facts = backend.read_plugin(query)
@@ -95,6 +103,19 @@ def create_app(
     @app.get("/metrics/{plugin}/commits", summary="Only the `maintenance` half (commits)")
     def commits(plugin: str = Path(description=PLUGIN_DOC), limit: str | None = Query(None, description=LIMIT_DOC)):
         return answer(plugin, limit, installs=False, commits=True)
+
+    @app.get("/metrics/{plugin}/community", summary="Community activity of the plugin's repo: issues, PRs, responsiveness")
+    def community_metrics(plugin: str = Path(description=PLUGIN_DOC), limit: str | None = Query(None, description=LIMIT_DOC)):
+        """Monthly `timeline` and all-time `stats` of the repo's issues and PRs (opened, closed, merged,
+        backlog, awaiting response, median/p90 hours to first response/close/merge: null without items,
+        new/returning contributors); unknown plugin or no repo: `repo` null and zeros."""
+        months, day = checked(plugin, limit), today()
+        if community_backend is None:
+            raise CommunityUnavailable(community.UNAVAILABLE)
+        query = community.community_query(canonicalize_name(plugin), months, day)
+        facts = community_backend.read_community(query)
+        return JSONResponse(community.community_body(query, facts, day, settings.stale_after_days),
+                            headers={"X-Backend-Calls": str(facts.backend_calls)})
 
     @app.get("/healthz", summary="Liveness plus a cheap backend check")
     def healthz():

@@ -6,6 +6,14 @@ from dataclasses import dataclass
 from datetime import date
 
 PAGE_SIZE_MAX = 1000
+# community_daily's metric columns (warehouse) = community_activity's (Postgres), in that order.
+COMMUNITY_METRICS = (
+    "issues_opened", "prs_opened", "issues_closed", "prs_merged", "prs_closed_unmerged", "open_issues", "open_prs",
+    "awaiting_response", "response_median_hours", "response_p90_hours", "unanswered", "close_median_hours",
+    "close_p90_hours", "issues_not_closed", "merge_median_hours", "merge_p90_hours", "prs_not_merged",
+    "new_contributors", "returning_contributors",
+)
+COMMUNITY_SELECT = ", ".join(COMMUNITY_METRICS)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,15 @@ DATASETS = {d.name: d for d in (
             "SELECT plugin_name, repo, latest_commit_at FROM latest_commits",
             "SELECT plugin_name, repo, latest_commit_at AT TIME ZONE 'UTC' AS latest_commit_at "
             "FROM github_activity WHERE granularity = 'LATEST'"),
+    Dataset("community_daily", ("day", "plugin_name", "repo", *COMMUNITY_METRICS), "day", ("plugin_name", "repo", "day"),
+            f"SELECT period_start AS day, plugin_name, repo, {COMMUNITY_SELECT} FROM community_daily",
+            f"SELECT period_start AS day, plugin_name, repo, {COMMUNITY_SELECT} FROM community_activity WHERE granularity = 'DAY'"),
+    Dataset("community_monthly", ("month", "plugin_name", "repo", *COMMUNITY_METRICS), "month", ("plugin_name", "repo", "month"),
+            f"SELECT period_start AS month, plugin_name, repo, {COMMUNITY_SELECT} FROM community_monthly",
+            f"SELECT period_start AS month, plugin_name, repo, {COMMUNITY_SELECT} FROM community_activity WHERE granularity = 'MONTH'"),
+    Dataset("community_total", ("plugin_name", "repo", *COMMUNITY_METRICS), None, ("plugin_name", "repo"),
+            f"SELECT plugin_name, repo, {COMMUNITY_SELECT} FROM community_total",
+            f"SELECT plugin_name, repo, {COMMUNITY_SELECT} FROM community_activity WHERE granularity = 'TOTAL'"),
 )}
 TEXT_COLUMNS = frozenset({"plugin_name", "repo"})
 

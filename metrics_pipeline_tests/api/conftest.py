@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg import conninfo
 
+from metrics_pipeline.community.postgres_sink import publish_community
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
@@ -21,7 +22,8 @@ from metrics_pipeline.sinks.dynamodb import publish_github_activity, publish_ins
 from metrics_pipeline.sinks.postgres import GITHUB_ACTIVITY, INSTALL_ACTIVITY, publish
 from metrics_pipeline.sinks.status import publish_status
 from metrics_pipeline_tests.support.api_backends import (
-    BACKENDS, LOCK_TEST, TODAY, ApiData, api_env, lock_test_warehouse, start_api, write_warehouse,
+    BACKENDS, DYNAMODB_EXPORT, LOCK_TEST, TODAY, ApiData, api_env, land_community, lock_test_warehouse, start_api,
+    write_warehouse,
 )
 
 
@@ -29,6 +31,7 @@ from metrics_pipeline_tests.support.api_backends import (
 def api_data(tmp_path_factory, postgres_dsn, dynamodb_endpoint) -> Iterator[ApiData]:
     warehouse = DuckDBWarehouse(path=str(tmp_path_factory.mktemp("api") / "warehouse.duckdb"))
     write_warehouse(warehouse)
+    land_community(warehouse.path)
     name = f"api_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -40,6 +43,7 @@ def api_data(tmp_path_factory, postgres_dsn, dynamodb_endpoint) -> Iterator[ApiD
     publish(INSTALL_ACTIVITY, warehouse, postgres)
     publish(GITHUB_ACTIVITY, warehouse, postgres)
     publish_status(warehouse, dynamodb=dynamodb, postgres=postgres)
+    publish_community(warehouse, postgres)
     yield ApiData(warehouse.path, dsn, stack, dynamodb_endpoint)
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -54,6 +58,7 @@ def api(api_data, tmp_path_factory) -> Iterator[dict[str, httpx.Client]]:
     copy = lock_test_warehouse(api_data)
     shutil.copy(api_data.warehouse_path, copy)
     envs[LOCK_TEST] = api_env(replace(api_data, warehouse_path=copy), "duckdb")
+    envs[DYNAMODB_EXPORT] = api_env(api_data, "dynamodb", METRICS_API_EXPORT_BACKEND="postgres")
     with ThreadPoolExecutor(len(envs)) as pool:  # start the processes at once
         futures = {name: pool.submit(start_api, env, logs / f"{name}.log") for name, env in envs.items()}
     started = {b: f.result() for b, f in futures.items() if f.exception() is None}

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from metrics_pipeline.api.backends.base import BackendUnavailable
+from metrics_pipeline.api.community import community_query
 from metrics_pipeline.api.backends.dynamodb import DynamoDBBackend
 from metrics_pipeline.api.backends.postgres import PostgresBackend
 from metrics_pipeline.api.settings import ApiSettingsError, settings_from_env
@@ -81,6 +82,8 @@ def test_postgres_without_the_sink_tables_is_unavailable_not_an_error(postgres_d
     try:
         with pytest.raises(BackendUnavailable, match="has no install_activity/github_activity tables yet"):
             backend.read_plugin(plugin_query("napari-foo", 3, date(2024, 3, 10)))
+        with pytest.raises(BackendUnavailable, match="has no community_activity table yet: run the Postgres sinks first"):
+            backend.read_community(community_query("napari-foo", 3, date(2024, 3, 10)))
     finally:
         backend.close()
 

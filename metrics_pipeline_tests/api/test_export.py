@@ -75,7 +75,7 @@ def test_both_sql_backends_export_the_same_bytes(api):
 
 BAD = [
     ("/export/users", 404, "unknown dataset 'users': choose one of daily_installs, monthly_installs, total_installs, "
-                           "monthly_commits, total_commits, latest_commits"),
+                           "monthly_commits, total_commits, latest_commits, community_daily, community_monthly, community_total"),
     ("/export/daily_installs;DROP TABLE daily_installs", 404, None),
     ("/export/daily_installs?start=2024-02-30", 400, "start='2024-02-30' is not a date (YYYY-MM-DD)"),
     ("/export/daily_installs?stop=yesterday", 400, "stop='yesterday' is not a date (YYYY-MM-DD)"),

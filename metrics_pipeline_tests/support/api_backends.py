@@ -14,6 +14,7 @@ from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 TODAY = date(2024, 3, 10)  # the 31-day window 2024-02-09..2024-03-10 holds the leap day and a month end
 BACKENDS = ("duckdb", "postgres", "dynamodb")
 LOCK_TEST = "duckdb-lock-test"  # api[LOCK_TEST]: a DuckDB-backed API on a private copy of the warehouse
+DYNAMODB_EXPORT = "dynamodb-export-postgres"  # api[DYNAMODB_EXPORT]: DynamoDB metrics, Postgres export/community
 
 DAILY = {  # (plugin, day): installs
     ("napari-foo", date(2024, 2, 8)): 100000,  # the day before the window
@@ -69,6 +70,28 @@ def ensure_month_views(con) -> None:
     for view, table in (("installs_by_month", "monthly_installs"), ("commits_by_month", "monthly_commits")):
         if view not in views:
             con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}")
+
+
+def land_community(warehouse_path: str) -> None:
+    """The community scenario (org/alpha = plugin p-alpha, org/beta = p-beta; figures in
+    test_community_metrics) landed by the real assets from the GitHub stub into this warehouse."""
+    from metrics_pipeline.community.assets import community_daily, community_github, community_monthly, community_total
+    from metrics_pipeline_tests.community.conftest import Community, stage_one, stage_two
+    from metrics_pipeline_tests.support.github_stub import GitHubStub
+
+    path = Path(warehouse_path)
+    stub = GitHubStub(token="stub-token", retry_after=1, reset_in=1).start()
+    try:
+        community = Community(path.parent, stub, name=path.stem)
+        stage_one(stub)
+        community.run([community_github], "2024-02-01")
+        stage_two(stub)
+        community.run([community_github], "2024-02-02")
+        community.run([community_daily], "2024-01-15", "2024-02-02")
+        community.run([community_monthly], "2024-01-01", "2024-02-01")
+        community.run([community_total])
+    finally:
+        stub.stop()
 
 
 @dataclass

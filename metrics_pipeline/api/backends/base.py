@@ -21,6 +21,10 @@ class ExportUnavailable(RuntimeError):
     """This backend does not serve bulk export: HTTP 501."""
 
 
+class CommunityUnavailable(RuntimeError):
+    """No configured backend holds the community metrics: HTTP 501."""
+
+
 @dataclass(frozen=True)
 class PluginQuery:
     """One request's reads; month bounds are None when the timeline is empty (limit 0)."""
@@ -48,6 +52,29 @@ class PluginFacts:
     backend_calls: int = 0
 
 
+@dataclass(frozen=True)
+class CommunityQuery:
+    plugin: str  # PEP 503-normalized
+    first_month: date | None  # None: limit 0
+    last_month: date | None
+
+
+@dataclass
+class CommunityRow:
+    """One community_activity-shaped row: `metrics` in export.COMMUNITY_METRICS order."""
+
+    kind: str  # 'TOTAL', 'MONTH', or 'DAY' (period_start = the repo's last day with metrics, metrics empty)
+    repo: str
+    period_start: date | None
+    metrics: tuple
+
+
+@dataclass
+class CommunityFacts:
+    rows: list[CommunityRow]
+    backend_calls: int
+
+
 @dataclass
 class ExportPage:
     total_rows: int
@@ -67,6 +94,12 @@ class MetricsBackend(ABC):
     @abstractmethod
     def ping(self) -> None:
         """A cheap reachability check for /healthz; raises on failure."""
+
+    serves_community = False  # whether read_community is implemented
+
+    def read_community(self, query: CommunityQuery) -> CommunityFacts:
+        """The plugin's TOTAL rows, its MONTH rows in the query's months and each repo's last DAY."""
+        raise CommunityUnavailable(f"the {self.name} backend holds no community metrics")
 
     def export_page(self, request: ExportRequest, offset: int, limit: int) -> ExportPage:
         raise ExportUnavailable(f"the {self.name} backend does not serve export")

@@ -10,8 +10,10 @@ from datetime import date
 
 import psycopg
 
-from metrics_pipeline.api.backends.base import BackendUnavailable, ExportPage, MetricsBackend, PluginFacts, PluginQuery
-from metrics_pipeline.api.export import ExportRequest, statements
+from metrics_pipeline.api.backends.base import (
+    BackendUnavailable, CommunityFacts, CommunityQuery, CommunityRow, ExportPage, MetricsBackend, PluginFacts, PluginQuery,
+)
+from metrics_pipeline.api.export import COMMUNITY_SELECT, COMMUNITY_METRICS, ExportRequest, statements
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 
 # kind, month, count, latest; ranges on period_key (= period_start for DAY/MONTH rows) use the primary
@@ -33,10 +35,23 @@ UNION ALL SELECT 'CL', NULL, NULL, max(latest_commit_at) FROM github_activity
  WHERE plugin_name = %(plugin)s AND %(commits)s AND granularity = 'LATEST'
 """
 STATUS_SQL = "SELECT source, last_complete_day FROM pipeline_status"
+# The plugin's TOTAL rows, its MONTH rows in [first, last] and each of its repos' last DAY, all on
+# the primary key's (plugin_name, ...) prefix.
+COMMUNITY_SQL = f"""
+SELECT 'TOTAL', repo, NULL::date, {COMMUNITY_SELECT} FROM community_activity
+ WHERE plugin_name = %(plugin)s AND granularity = 'TOTAL'
+UNION ALL SELECT 'MONTH', repo, period_start, {COMMUNITY_SELECT} FROM community_activity
+ WHERE plugin_name = %(plugin)s AND granularity = 'MONTH' AND period_key BETWEEN %(first)s AND %(last)s
+UNION ALL SELECT 'DAY', repo, max(period_key), {", ".join(["NULL"] * len(COMMUNITY_METRICS))} FROM community_activity
+ WHERE plugin_name = %(plugin)s AND granularity = 'DAY' GROUP BY repo
+"""
+HUB_TABLES = "install_activity/github_activity tables"
+COMMUNITY_TABLE = "community_activity table"
 
 
 class PostgresBackend(MetricsBackend):
     name = "postgres"
+    serves_community = True
 
     def __init__(self, dsn: str, pool_size: int = 8):
         self._resource = PostgresResource(dsn=dsn)
@@ -67,14 +82,13 @@ class PostgresBackend(MetricsBackend):
         except queue.Full:
             closer.close()
 
-    def _run(self, work: Callable[[psycopg.Connection], object]):
+    def _run(self, work: Callable[[psycopg.Connection], object], tables: str = HUB_TABLES):
         try:
             with self._connection() as connection:
                 return work(connection)
         except psycopg.errors.UndefinedTable:
             raise BackendUnavailable(
-                "Postgres (METRICS_POSTGRES_DSN) has no install_activity/github_activity tables yet: "
-                "run the Postgres sinks first"
+                f"Postgres (METRICS_POSTGRES_DSN) has no {tables} yet: run the Postgres sinks first"
             ) from None
 
     def read_plugin(self, query: PluginQuery) -> PluginFacts:
@@ -109,6 +123,12 @@ class PostgresBackend(MetricsBackend):
                 facts.latest_commit_at = latest
         return facts
 
+    def read_community(self, query: CommunityQuery) -> CommunityFacts:
+        params = {"plugin": query.plugin, "first": query.first_month or date.max, "last": query.last_month or date.min}
+        rows = self._run(lambda connection: connection.execute(COMMUNITY_SQL, params).fetchall(), COMMUNITY_TABLE)
+        return CommunityFacts([CommunityRow(kind, repo, start, tuple(rest)) for kind, repo, start, *rest in rows],
+                              backend_calls=1)
+
     def ping(self) -> None:
         self._run(lambda connection: connection.execute("SELECT 1").fetchall())
 
@@ -119,7 +139,8 @@ class PostgresBackend(MetricsBackend):
             total = connection.execute(count_sql, params).fetchone()[0]
             return total, connection.execute(page_sql, [*params, limit, offset]).fetchall()
 
-        total, rows = self._run(work)
+        tables = COMMUNITY_TABLE if "community_activity" in request.dataset.postgres_sql else HUB_TABLES
+        total, rows = self._run(work, tables)
         return ExportPage(total, rows, backend_calls=2)
 
     def close(self) -> None:

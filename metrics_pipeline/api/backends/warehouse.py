@@ -16,13 +16,21 @@ from datetime import date
 
 import duckdb
 
-from metrics_pipeline.api.backends.base import BackendUnavailable, ExportPage, MetricsBackend, PluginFacts, PluginQuery
-from metrics_pipeline.api.export import ExportRequest, statements
+from metrics_pipeline.api.backends.base import (
+    BackendUnavailable, CommunityFacts, CommunityQuery, CommunityRow, ExportPage, MetricsBackend, PluginFacts, PluginQuery,
+)
+from metrics_pipeline.api.export import COMMUNITY_METRICS, COMMUNITY_SELECT, ExportRequest, statements
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, WarehouseBusyError
 
 # The month views include history before the first partition; they are copied as tables.
 SNAPSHOT_TABLES = ("daily_installs", "installs_by_month", "total_installs", "commits_by_month", "total_commits",
-                   "latest_commits", "source_fingerprints")
+                   "latest_commits", "source_fingerprints", "community_daily", "community_monthly", "community_total")
+# A warehouse no run has opened since the community domain came has none of its tables: served empty.
+OPTIONAL_TABLES = {
+    "community_daily": "period_start DATE, plugin_name VARCHAR, repo VARCHAR",
+    "community_monthly": "period_start DATE, plugin_name VARCHAR, repo VARCHAR",
+    "community_total": "plugin_name VARCHAR, repo VARCHAR",
+}
 RETRY_SECONDS = 1.0  # after a refresh found the file busy, serve the snapshot this long before trying again
 
 # kind, month, count, latest
@@ -38,10 +46,18 @@ UNION ALL SELECT 'CT', NULL, sum(commit_count), NULL FROM total_commits WHERE pl
 UNION ALL SELECT 'CL', NULL, NULL, max(latest_commit_at) FROM latest_commits WHERE plugin_name = $plugin AND $commits
 UNION ALL SELECT 'S' || source, max(day), NULL, NULL FROM source_fingerprints WHERE source_rows >= 0 GROUP BY source
 """
+COMMUNITY_SQL = f"""
+SELECT 'TOTAL', repo, NULL::DATE, {COMMUNITY_SELECT} FROM community_total WHERE plugin_name = $plugin
+UNION ALL SELECT 'MONTH', repo, period_start, {COMMUNITY_SELECT} FROM community_monthly
+ WHERE plugin_name = $plugin AND period_start BETWEEN $first AND $last
+UNION ALL SELECT 'DAY', repo, max(period_start), {", ".join(["NULL"] * len(COMMUNITY_METRICS))} FROM community_daily
+ WHERE plugin_name = $plugin GROUP BY repo
+"""
 
 
 class WarehouseBackend(MetricsBackend):
     name = "duckdb"
+    serves_community = True
 
     def __init__(self, path: str, lock_wait_seconds: float):
         self._warehouse = DuckDBWarehouse(path=path, lock_wait_seconds=lock_wait_seconds)
@@ -67,12 +83,18 @@ class WarehouseBackend(MetricsBackend):
         memory = duckdb.connect(":memory:")
         memory.execute("SET TimeZone = 'UTC'")
         with self._warehouse.connect(read_only=True, lock_wait_seconds=wait_seconds) as source:
+            present = {name for (name,) in source.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             for table in SNAPSHOT_TABLES:
+                if table in OPTIONAL_TABLES and table not in present:
+                    metrics = ", ".join(f"{m} DOUBLE" for m in COMMUNITY_METRICS)
+                    memory.execute(f"CREATE TABLE {table} ({OPTIONAL_TABLES[table]}, {metrics})")
+                    continue
                 memory.register("snapshot_rows", source.sql(f"SELECT * FROM {table}").to_arrow_table())
                 memory.execute(f"CREATE TABLE {table} AS SELECT * FROM snapshot_rows")
                 memory.unregister("snapshot_rows")
         # The per-plugin read of the 31-day window would otherwise scan every day of every plugin.
         memory.execute("CREATE INDEX daily_installs_plugin ON daily_installs (plugin_name)")
+        memory.execute("CREATE INDEX community_daily_plugin ON community_daily (plugin_name)")
         return memory
 
     def _cursor(self) -> tuple[duckdb.DuckDBPyConnection, int]:
@@ -123,6 +145,14 @@ class WarehouseBackend(MetricsBackend):
             else:
                 facts.last_complete_day[kind[1:]] = month
         return facts
+
+    def read_community(self, query: CommunityQuery) -> CommunityFacts:
+        params = {"plugin": query.plugin, "first": query.first_month or date.max, "last": query.last_month or date.min}
+        cursor, refreshed = self._cursor()
+        with cursor:
+            rows = cursor.execute(COMMUNITY_SQL, params).fetchall()
+        return CommunityFacts([CommunityRow(kind, repo, start, tuple(rest)) for kind, repo, start, *rest in rows],
+                              backend_calls=1 + refreshed)
 
     def ping(self) -> None:
         cursor, _ = self._cursor()
