@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import dataclasses
 import math
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -15,6 +16,7 @@ from packaging.utils import canonicalize_name
 
 from metrics_pipeline.api.backends.base import BadRequest, ExportUnavailable, MetricsBackend
 from metrics_pipeline.api.export import DATASETS, PAGE_SIZE_MAX, ExportRequest
+from metrics_pipeline.plugins.export import plugin_datasets
 
 CHUNK_ROWS = 200
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -68,26 +70,44 @@ def _chunks(columns: tuple[str, ...], rows: list[tuple], fmt: str) -> Iterator[b
 
 
 def add_export_route(app: FastAPI, backend: MetricsBackend | None) -> None:
+    plugins = plugin_datasets()  # the installed metric plugins' models join the fixed list
+    datasets = {**DATASETS, **plugins}
     names = ", ".join(DATASETS)
+
+    @app.get("/export", summary="The export datasets: the fixed ones and the installed plugins' models")
+    def export_index():
+        """Each dataset's name, columns and date column (None: no start/stop); plugin datasets are
+        `plugin_<name>_daily|monthly|total`."""
+        return [{"name": d.name, "columns": list(d.columns), "date_column": d.date_column, "plugin": d.name in plugins}
+                for d in datasets.values()]
 
     @app.get("/export/{dataset}", summary="Bulk export of one dataset, paged, as CSV or JSON")
     def export(
         request: Request,
-        dataset: str = Path(description=f"One of: {names}."),
+        dataset: str = Path(description=f"One of: {names}, or a plugin dataset listed by GET /export."),
         format: str = Query("csv", description="csv or json."),
         plugin: str | None = Query(None, description="Only this plugin (any spelling; PEP 503-normalized)."),
         start: str | None = Query(None, description="First day or month start to include (YYYY-MM-DD)."),
         stop: str | None = Query(None, description="Last day or month start to include (YYYY-MM-DD)."),
         page: str = Query("1", description="1-based page number."),
         rows_per_page: str = Query(str(PAGE_SIZE_MAX), description=f"1..{PAGE_SIZE_MAX}."),
+        order: str = Query("asc", description="asc or desc: the direction of the dataset's date column."),
     ):
-        """Rows ordered by plugin (, repo), then date. `X-Total-Count` gives the row count, `Link` the
-        first/prev/next/last pages. Datasets are a fixed list; filters are bound values."""
-        if dataset not in DATASETS:
+        """Rows ordered by plugin (, repo), then date (`order=desc`: newest first); plugin datasets by date,
+        then their dimensions. `X-Total-Count` gives the row count, `Link` the first/prev/next/last pages.
+        Datasets are a fixed list plus the installed plugins' models; filters are bound values."""
+        if dataset not in datasets:
             raise HTTPException(404, f"unknown dataset {dataset!r}: choose one of {names}")
         if format not in FORMATS:
             raise BadRequest(f"format={format!r}: choose csv or json")
-        chosen = DATASETS[dataset]
+        if order not in ("asc", "desc"):
+            raise BadRequest(f"order={order!r}: choose asc or desc")
+        chosen = datasets[dataset]
+        if plugin and "plugin_name" not in chosen.columns:
+            raise BadRequest(f"dataset {dataset} has no plugin_name column: plugin does not apply")
+        if order == "desc" and chosen.date_column:
+            chosen = dataclasses.replace(chosen, order_by=tuple(
+                f"{c} DESC" if c == chosen.date_column else c for c in chosen.order_by))
         first_day, last_day = _day(start, "start"), _day(stop, "stop")
         if chosen.date_column is None and (first_day or last_day):
             raise BadRequest(f"dataset {dataset} has no dates: start/stop do not apply")
