@@ -36,6 +36,17 @@ def plugin_datasets(plugins: tuple[MetricPlugin, ...] | None = None) -> dict[str
     return found
 
 
-def snapshot_tables(present: set[str]) -> list[str]:
-    """The installed plugins' warehouse tables that exist, for the read API's DuckDB snapshot."""
-    return [d.name for d in plugin_datasets().values() if d.name in present]
+def copy_plugin_tables(source, memory) -> None:
+    """Copy the installed plugins' warehouse tables into the read API's DuckDB snapshot; a table no
+    run has built yet is created empty, so its export answers with no rows."""
+    present = {name for (name,) in source.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    for plugin in installed_plugins().plugins:
+        for grain in store.grains(plugin):
+            table = plugin.table(grain)
+            if table in present:
+                memory.register("snapshot_rows", source.sql(f"SELECT * FROM {table}").to_arrow_table())
+                memory.execute(f"CREATE TABLE {table} AS SELECT * FROM snapshot_rows")
+                memory.unregister("snapshot_rows")
+            else:
+                columns = ", ".join(f"{name} {type_.upper()}" for name, type_ in store.table_columns(plugin, grain))
+                memory.execute(f"CREATE TABLE {table} ({columns})")

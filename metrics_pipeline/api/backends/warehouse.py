@@ -20,6 +20,7 @@ from metrics_pipeline.api.backends.base import (
     BackendUnavailable, CommunityFacts, CommunityQuery, CommunityRow, ExportPage, MetricsBackend, PluginFacts, PluginQuery,
 )
 from metrics_pipeline.api.export import COMMUNITY_METRICS, COMMUNITY_SELECT, ExportRequest, statements
+from metrics_pipeline.plugins.export import copy_plugin_tables
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, WarehouseBusyError
 
 # The month views include history before the first partition; they are copied as tables.
@@ -92,6 +93,7 @@ class WarehouseBackend(MetricsBackend):
                 memory.register("snapshot_rows", source.sql(f"SELECT * FROM {table}").to_arrow_table())
                 memory.execute(f"CREATE TABLE {table} AS SELECT * FROM snapshot_rows")
                 memory.unregister("snapshot_rows")
+            copy_plugin_tables(source, memory)
         # The per-plugin read of the 31-day window would otherwise scan every day of every plugin.
         memory.execute("CREATE INDEX daily_installs_plugin ON daily_installs (plugin_name)")
         memory.execute("CREATE INDEX community_daily_plugin ON community_daily (plugin_name)")
