@@ -18,13 +18,16 @@ from metrics_pipeline.api.backends.base import BackendUnavailable
 from metrics_pipeline.api.community import community_query
 from metrics_pipeline.api.backends.dynamodb import DynamoDBBackend
 from metrics_pipeline.api.backends.postgres import PostgresBackend
+from metrics_pipeline.api.backends.warehouse import WarehouseBackend
+from metrics_pipeline.api.export import DATASETS, ExportRequest
 from metrics_pipeline.api.settings import ApiSettingsError, settings_from_env
 from metrics_pipeline.api.timeline import plugin_query
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
 from metrics_pipeline.sinks.status import last_complete_days, publish_status_dynamodb, publish_status_postgres
-from metrics_pipeline_tests.support.api_backends import LOCK_TEST, lock_test_warehouse
+from metrics_pipeline_tests.support.api_backends import LOCK_TEST, lock_test_warehouse, write_warehouse
 
 
 def test_a_run_holding_the_warehouse_is_never_blocked_by_the_api(api, api_data):
@@ -182,3 +185,19 @@ def max_in_flight(calls: list) -> int:
         running += step
         peak = max(peak, running)
     return peak
+
+
+def test_a_warehouse_without_the_community_tables_serves_them_empty(tmp_path):
+    """A warehouse no run has opened since the community domain came: the hub endpoint still answers."""
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "old.duckdb"))
+    write_warehouse(warehouse)
+    with duckdb.connect(warehouse.path) as con:
+        for table in ("community_monthly", "community_total", "community_daily"):
+            con.execute(f"DROP TABLE {table}")
+    backend = WarehouseBackend(warehouse.path, 0.5)
+    try:
+        assert backend.read_community(community_query("p-alpha", 3, date(2024, 3, 10))).rows == []
+        assert backend.export_page(ExportRequest(DATASETS["community_daily"]), 0, 10).total_rows == 0
+        assert backend.read_plugin(plugin_query("napari-foo", 0, date(2024, 3, 10))).total_installs == 154393
+    finally:
+        backend.close()
