@@ -106,9 +106,8 @@ def create_app(
 
     @app.get("/metrics/{plugin}/community", summary="Community activity of the plugin's repo: issues, PRs, responsiveness")
     def community_metrics(plugin: str = Path(description=PLUGIN_DOC), limit: str | None = Query(None, description=LIMIT_DOC)):
-        """Monthly `timeline` and all-time `stats` of the repo's issues and PRs (opened, closed, merged,
-        backlog, awaiting response, median/p90 hours to first response/close/merge: null without items,
-        new/returning contributors); unknown plugin or no repo: `repo` null and zeros."""
+        """Monthly `timeline` and all-time `stats` of the repo's issues and PRs (hours: null without items);
+        unknown plugin or no tracked repo: `repo` null and zeros. DynamoDB: served by the export backend."""
         months, day = checked(plugin, limit), today()
         if community_backend is None:
             raise CommunityUnavailable(community.UNAVAILABLE)
