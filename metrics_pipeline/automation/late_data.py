@@ -18,7 +18,6 @@ from pathlib import Path
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.landing.batch import Arrivals
-from metrics_pipeline.landing.guards import MAX_DROP
 from metrics_pipeline.partitions import FIRST_DAY
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
@@ -59,7 +58,9 @@ def _changed(
     return changed
 
 
-def _look(changed: set[date], recorded: dict, counts: dict | None, opening_landed: bool, opening_touched: bool) -> SourceLook:
+def _look(
+    changed: set[date], recorded: dict, counts: dict | None, opening_landed: bool, opening_touched: bool, max_drop: float
+) -> SourceLook:
     """Landed partition days to re-run, and whether anything before the first day changed."""
     landed = sum(rows for rows, _ in recorded.values() if rows > 0)
     still = sum(min(counts.get(day, 0), rows) for day, (rows, _) in recorded.items() if rows > 0) if counts else landed
@@ -67,7 +68,7 @@ def _look(changed: set[date], recorded: dict, counts: dict | None, opening_lande
         days={day for day in changed if day >= FIRST_DAY and day in recorded},
         opening=opening_landed and (opening_touched or any(day < FIRST_DAY for day in changed)),
         reconciled=counts is not None,
-        drop_confirmed=counts is None or still >= landed * (1 - MAX_DROP),
+        drop_confirmed=counts is None or still >= landed * (1 - max_drop),
     )
 
 
@@ -156,11 +157,11 @@ def find_late_days(
     return LateDays(
         _look(
             _changed(install_arrivals, install_touched, install_recorded, install_counts),
-            install_recorded, install_counts, opening_landed[0], opening_installs_touched,
+            install_recorded, install_counts, opening_landed[0], opening_installs_touched, installs_source.max_drop_fraction,
         ),
         _look(
             _changed(commit_arrivals, commit_touched, commit_recorded, commit_counts),
-            commit_recorded, commit_counts, opening_landed[1], opening_commits_touched,
+            commit_recorded, commit_counts, opening_landed[1], opening_commits_touched, commits_source.max_drop_fraction,
         ),
         json.dumps(new_state),
     )

@@ -82,7 +82,7 @@ def raw_commits(
     batch = commits_source.commits(start, end, sorted({repo for _, repo in repos}))
     keep = batch.files.incomplete_days(start, end) if batch.files else set()
     with warehouse.connect() as con, transaction(con):
-        guard_vanishing_source(con, FINGERPRINT_SOURCE, commits_source.setting, start, end, batch, drop_allowed(context), keep)
+        guard_vanishing_source(con, FINGERPRINT_SOURCE, commits_source, start, end, batch, drop_allowed(context), keep)
         con.register("incoming", batch.rows)
         con.register("registry_repos", _registry_repos(repos))
         rows = replace_window(con, "raw_commits", "commit_day", start, end, LAND_COMMITS_SQL, {"keep": sorted(keep)}, keep)

@@ -8,7 +8,8 @@ import dagster as dg
 
 from metrics_pipeline.commits import assets
 from metrics_pipeline.commits.sources import COMMITS_DIR_SETTING, COMMITS_TABLE_SETTING, CommitsSource, FileCommitsSource
-from metrics_pipeline.resources.definitions import COMMITS_SOURCE_SETTING, choose, setting
+from metrics_pipeline.landing.guards import MAX_DROP_SETTING
+from metrics_pipeline.resources.definitions import COMMITS_SOURCE_SETTING, choose, fraction, setting
 
 
 
@@ -51,4 +52,5 @@ def definitions(env: Mapping[str, str]) -> dg.Definitions:
             ),
             github_commits,
         ]
-    return dg.Definitions(assets=commits, resources={"commits_source": choose(SOURCES, COMMITS_SOURCE_SETTING, env)})
+    source = choose(SOURCES, COMMITS_SOURCE_SETTING, env).model_copy(update={"max_drop_fraction": fraction(env, MAX_DROP_SETTING)})
+    return dg.Definitions(assets=commits, resources={"commits_source": source})

@@ -55,6 +55,7 @@ class CommitsSource(dg.ConfigurableResource, ABC):
     """Commit rows for a window of author dates, filtered to the registry's repos in the source."""
 
     setting: ClassVar[str]  # the setting that points at this source, for errors a user can act on
+    max_drop_fraction: float = 0.5  # METRICS_SOURCE_MAX_DROP: share of landed rows a window may lose
 
     @abstractmethod
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:

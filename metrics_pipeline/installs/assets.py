@@ -57,7 +57,7 @@ def raw_installs(
     batch = installs_source.install_counts(start, end, plugins.plugin_names)
     keep = batch.files.incomplete_days(start, end) if batch.files else set()
     with warehouse.connect() as con, transaction(con):
-        guard_vanishing_source(con, FINGERPRINT_SOURCE, installs_source.setting, start, end, batch, drop_allowed(context), keep)
+        guard_vanishing_source(con, FINGERPRINT_SOURCE, installs_source, start, end, batch, drop_allowed(context), keep)
         con.register("incoming", batch.rows)
         rows = replace_window(
             con, "raw_installs", "download_day", start, end,

@@ -8,7 +8,8 @@ import dagster as dg
 
 from metrics_pipeline.installs import assets
 from metrics_pipeline.installs.sources import DOWNLOADS_DIR_SETTING, DOWNLOADS_VIEW_SETTING, FileInstallsSource, InstallsSource
-from metrics_pipeline.resources.definitions import choose
+from metrics_pipeline.landing.guards import MAX_DROP_SETTING
+from metrics_pipeline.resources.definitions import choose, fraction
 
 INSTALLS_SOURCE_SETTING = "METRICS_INSTALLS_SOURCE"
 
@@ -41,5 +42,9 @@ SOURCES: dict[str, Callable[[Mapping[str, str]], InstallsSource]] = {"files": _f
 def definitions(env: Mapping[str, str]) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([assets]),
-        resources={"installs_source": choose(SOURCES, INSTALLS_SOURCE_SETTING, env)},
+        resources={
+            "installs_source": choose(SOURCES, INSTALLS_SOURCE_SETTING, env).model_copy(
+                update={"max_drop_fraction": fraction(env, MAX_DROP_SETTING)}
+            )
+        },
     )

@@ -48,6 +48,7 @@ class InstallsSource(dg.ConfigurableResource, ABC):
     """Counts qualifying downloads per day inside the source's own engine; only aggregates leave it."""
 
     setting: ClassVar[str]  # the setting that points at this source, for errors a user can act on
+    max_drop_fraction: float = 0.5  # METRICS_SOURCE_MAX_DROP: share of landed rows a window may lose
 
     @abstractmethod
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:

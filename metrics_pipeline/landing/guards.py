@@ -15,7 +15,7 @@ import duckdb
 from metrics_pipeline.landing.batch import SourceBatch
 
 ALLOW_DROP_TAG = "metrics/allow-drop"  # "true": the run may replace landed days with far fewer rows
-MAX_DROP = 0.5  # a window may lose at most this share of the source rows landed before
+MAX_DROP_SETTING = "METRICS_SOURCE_MAX_DROP"  # share of landed rows a window may lose (default 0.5)
 
 
 def drop_allowed(context: dg.AssetExecutionContext) -> bool:
@@ -23,17 +23,19 @@ def drop_allowed(context: dg.AssetExecutionContext) -> bool:
 
 
 def guard_vanishing_source(
-    con: duckdb.DuckDBPyConnection, source: str, setting: str, start: date, end: date, batch: SourceBatch,
+    con: duckdb.DuckDBPyConnection, source: str, resource, start: date, end: date, batch: SourceBatch,
     allowed: bool, keep: set[date],
 ) -> None:
-    """Fail before writing when the window's source rows fell below (1 - MAX_DROP) of what was landed."""
+    """Fail before writing when the window's source rows fell below (1 - the source's
+    `max_drop_fraction`) of what was landed; `resource.setting` names where the source points."""
+    setting = resource.setting
     before = con.execute(
         "SELECT coalesce(sum(source_rows), 0) FROM source_fingerprints "
         "WHERE source = ? AND day >= ? AND day < ? AND source_rows > 0 AND NOT list_contains(?, day)",
         [source, start, end, sorted(keep)],
     ).fetchall()[0][0]
     now = sum(f.source_rows for f in batch.fingerprints if f.day not in keep)
-    if before and now < before * (1 - MAX_DROP) and not allowed:
+    if before and now < before * (1 - resource.max_drop_fraction) and not allowed:
         raise dg.Failure(
             description=f"{setting} returned {now:,} {source} rows for {start}..{end} where {before:,} were landed "
             f"before: refusing to replace them (a wrongly mounted or emptied source?). If the drop is real, re-run "

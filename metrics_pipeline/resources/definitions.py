@@ -32,6 +32,18 @@ def choose(kinds: Mapping, name: str, env: Mapping[str, str]):
     return kinds[kind](env)
 
 
+def fraction(env: Mapping[str, str], name: str, default: float = 0.5) -> float:
+    """A share in (0, 1] such as METRICS_SOURCE_MAX_DROP; a bad value names the setting."""
+    text = (env.get(name) or "").strip() or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {text!r}")
+    return value
+
+
 def definitions(env: Mapping[str, str]) -> dg.Definitions:
     """Values stay `dg.EnvVar`s, resolved at run time; optional endpoints only when set, so an unset
     DynamoDB endpoint means AWS itself through the boto3 credential chain."""
@@ -43,7 +55,9 @@ def definitions(env: Mapping[str, str]) -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": DuckDBWarehouse(path=dg.EnvVar("METRICS_WAREHOUSE_PATH")),
-            "registry": PluginRegistry(csv_path=dg.EnvVar("METRICS_REGISTRY_CSV")),
+            "registry": PluginRegistry(
+                csv_path=dg.EnvVar("METRICS_REGISTRY_CSV"), max_drop_fraction=fraction(env, "METRICS_REGISTRY_MAX_DROP")
+            ),
             "github": github_api_from(env),
             "dynamodb": DynamoDBResource(stack=dg.EnvVar("METRICS_DYNAMODB_STACK"), **optional),
             "postgres": PostgresResource(dsn=dg.EnvVar(DSN_ENV_VAR)),
