@@ -66,7 +66,7 @@ def _compute_day(scratch, plugin: MetricPlugin, day: date, plugin_names: list[st
     scratch.execute("CREATE OR REPLACE TEMP TABLE source_rows AS SELECT * FROM window_rows WHERE day = ?", [day])
     params = store.bound_parameters(plugin, plugin.sql, day, day + timedelta(days=1), plugin_names)
     try:
-        result = scratch.execute(plugin.sql, params).to_arrow_table()
+        result = scratch.sql(plugin.sql, params=params).to_arrow_table()
     except Exception as error:  # noqa: BLE001 - a plugin's SQL fails only its own partitions, visibly
         raise dg.Failure(f"plugin {plugin.name!r}: its SQL failed on {day}: {str(error).strip()[:500]}") from None
     return store.shaped(plugin, result, day)
@@ -110,7 +110,7 @@ def daily_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
                 con.register("plugin_rows", rows)
                 for check in plugin.checks:
                     bad[check.name] += int(con.execute(check.sql, store.bound_parameters(
-                        plugin, check.sql, day, day + timedelta(days=1), plugin_names)).fetchone()[0] or 0)
+                        plugin, check.sql, day, day + timedelta(days=1), plugin_names)).fetchall()[0][0] or 0)
                 con.unregister("plugin_rows")
                 figures[day] = {"dagster/row_count": count, "source_rows": max(fingerprints[day].source_rows, 0)}
         per_day_metadata(context, figures, {"dagster/row_count": 0, "source_rows": 0})
