@@ -63,7 +63,7 @@ class CommunityQuery:
 class CommunityRow:
     """One community_activity-shaped row: `metrics` in export.COMMUNITY_METRICS order."""
 
-    kind: str  # 'TOTAL', 'MONTH', or 'DAY' (period_start = the repo's last day with metrics, metrics empty)
+    kind: str  # 'TOTAL', 'MONTH', or 'DAY' (period_start = the repo's last day with metrics; metrics all None)
     repo: str
     period_start: date | None
     metrics: tuple
