@@ -17,6 +17,7 @@ DOMAINS = (
     "metrics_pipeline.events",
     "metrics_pipeline.community",  # off unless METRICS_COMMUNITY_SOURCE=github
     "metrics_pipeline.quality",  # checks, alert sensor, restatement log
+    "metrics_pipeline.plugins",  # metric plugins by entry point (built-in download breakdowns included)
 )
 
 

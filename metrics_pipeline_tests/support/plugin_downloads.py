@@ -46,16 +46,17 @@ def write_rows(scenario: Scenario, rows: list[Row]) -> None:
     pq.write_table(pa.Table.from_pylist(records, schema=DOWNLOAD_SCHEMA), path)
 
 
-def resources(scenario: Scenario) -> dict:
-    return scenario.resources() | {
+def resources(scenario: Scenario, **extra) -> dict:
+    return scenario.resources() | extra | {
         "plugin_rows": FilePluginRows(directory=str(scenario.downloads.directory), installers=scenario.installers),
     }
 
 
-def run(scenario: Scenario, assets, first: str | None = None, last: str | None = None, raise_on_error: bool = True):
+def run(scenario: Scenario, assets, first: str | None = None, last: str | None = None, raise_on_error: bool = True,
+        **extra):
     """One run of `assets` over [first, last] (a single-run backfill), on the scenario's instance."""
     from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
     tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first else {}
-    return dg.materialize(assets, resources=resources(scenario), instance=scenario.instance, tags=tags,
+    return dg.materialize(assets, resources=resources(scenario, **extra), instance=scenario.instance, tags=tags,
                           raise_on_error=raise_on_error)
