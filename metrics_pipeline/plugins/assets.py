@@ -33,10 +33,13 @@ from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 GROUP = "plugins"
 UPSTREAM = {"downloads": dg.AssetKey("raw_installs")}
 
-# Missing days (a newly installed plugin, or days it has never built) and days whose raw landing
-# re-ran (schedule, backfill, late data). Requested once per change, never while inputs run.
+# Days it has never built (all of them when the plugin is newly installed: unlike
+# `since_last_handled`, this does fire on the first evaluation) and days whose raw landing re-ran
+# (schedule, backfill, late data). Requested once per change, never while inputs run.
+_REQUESTED_OR_UPDATED = dg.AutomationCondition.newly_requested() | dg.AutomationCondition.newly_updated()
 PLUGIN_DAY_AUTOMATION = (
-    (dg.AutomationCondition.missing().newly_true() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
+    (dg.AutomationCondition.missing().newly_true().since(_REQUESTED_OR_UPDATED)
+     | dg.AutomationCondition.any_deps_updated().since_last_handled())
     & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
