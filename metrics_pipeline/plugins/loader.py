@@ -25,7 +25,9 @@ def installed_plugins() -> Installed:
     stops the code location from loading."""
     found: dict[str, MetricPlugin] = {}
     refused: dict[str, str] = {}
-    for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: (p.name, p.value)):
+    # Built-ins first: a third-party plugin reusing a built-in's name is the one refused.
+    ordered = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: (not p.value.startswith("metrics_pipeline."), p.name, p.value))
+    for point in ordered:
         origin = f"entry point {point.name} = {point.value}"
         try:
             loaded = point.load()
