@@ -36,7 +36,6 @@ def _breakdown(name: str, summary: str, column: Column, expression: str, require
         """,
         requires=("day", "plugin_name", "downloads", *requires, *(("countable",) if with_installs else ())),
         checks=(INSTALLS_CHECK,) if with_installs else (),
-        kinds=frozenset({"duckdb", "python"}),
     )
 
 

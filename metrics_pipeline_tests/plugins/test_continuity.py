@@ -1,6 +1,7 @@
 """Continuity: a failing plugin fails only its own days and keeps their previous state; a plugin added
 after 90 days of data backfills only itself; a source without the needed columns says so."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import dagster as dg
@@ -9,12 +10,13 @@ import pytest
 from metrics_pipeline.installs.assets import daily_installs, monthly_installs, raw_installs, total_installs
 from metrics_pipeline.plugins import builtins
 from metrics_pipeline.plugins.assets import plugin_assets
-from metrics_pipeline.plugins.sink import postgres_asset
+from metrics_pipeline.plugins.export import plugin_datasets
+from metrics_pipeline.plugins.sink import postgres_asset, postgres_table
 from metrics_pipeline.plugins.snowflake_rows import SnowflakePluginRows
 from metrics_pipeline.plugins.spec import Column, MetricPlugin
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.snowflake import SnowflakeConnection
-from metrics_pipeline_tests.scenario import Scenario
+from metrics_pipeline_tests.scenario import Download, Scenario
 from metrics_pipeline_tests.support.plugin_downloads import Row, resources, run, write_rows
 
 COUNT_SQL = """SELECT day, plugin_name, {value} AS downloads FROM source_rows
@@ -98,6 +100,28 @@ def test_a_plugin_added_after_90_days_backfills_only_itself(tmp_path):
     following = dg.evaluate_automation_conditions(defs=added, instance=scenario.instance, cursor=evaluation.cursor)
     assert _requested(following) == {"plugins/late_comer/monthly": ["2024-01-01", "2024-02-01", "2024-03-01"]}
 
+    # Late data: the late-data sensor re-lands raw_installs for the day; the plugin follows that day only.
+    write_rows(scenario, [Row("2024-02-10 13:00:00", "napari-foo", times=5)])
+    assert run(scenario, [raw_installs], "2024-02-10").success
+    late = dg.evaluate_automation_conditions(defs=added, instance=scenario.instance, cursor=following.cursor)
+    assert _requested(late) == {"plugins/late_comer/daily": ["2024-02-10"]}
+
+
+def test_a_plugin_that_does_not_add_up_gets_no_rollups_and_other_sources_say_they_are_not_fed_yet(tmp_path):
+    distinct = MetricPlugin(
+        name="distinct_versions", summary="Distinct package versions downloaded per plugin and day", additive=False,
+        columns=(Column("plugin_name", "varchar", "plugin"), Column("versions", "bigint", "distinct versions", measure=True)),
+        sql="SELECT day, plugin_name, count(DISTINCT file_version) AS versions FROM source_rows GROUP BY ALL",
+    )
+    assert [a.key.to_user_string() for a in plugin_assets(distinct)] == ["plugins/distinct_versions/daily"]
+    assert set(plugin_datasets((distinct,))) == {"plugin_distinct_versions_daily"}
+    assert postgres_table(distinct).source_sql == "SELECT 'DAY', day, plugin_name, versions FROM plugin_distinct_versions_daily"
+    scenario = Scenario(tmp_path)
+    commits = counting("commit_counts")
+    result = run(scenario, [plugin_assets(replace(commits, source="commits"))[0]], "2024-01-10", raise_on_error=False)
+    assert ("plugin 'commit_counts' reads source 'commits', which the pipeline does not feed to plugins yet "
+            "(implemented: downloads)") in _failures(result)["plugins__commit_counts__daily"]
+
 
 @pytest.mark.parametrize("plugin", [builtins.PYTHON_VERSIONS, builtins.CI_MIRROR_SHARE], ids=lambda p: p.name)
 def test_on_snowflake_a_breakdown_names_the_setting_and_the_missing_columns(tmp_path, plugin):
@@ -109,3 +133,30 @@ def test_on_snowflake_a_breakdown_names_the_setting_and_the_missing_columns(tmp_
     message = _failures(result)[f"plugins__{plugin.name}__daily"]
     missing = {"python_versions": "python_version", "ci_mirror_share": "ci, installer_name"}[plugin.name]
     assert f"plugin {plugin.name!r} needs column(s) {missing} that METRICS_INSTALLS_SOURCE=snowflake does not provide" in message
+
+
+def test_on_snowflake_a_plugin_within_the_views_columns_runs_and_matches_installs(tmp_path):
+    scenario = Scenario(tmp_path, installs_kind="snowflake")
+    scenario.set_registry([("napari-foo", "")])
+    scenario.downloads.write([
+        Download("2024-01-10 23:59:59", "Napari_Foo", times=3), Download("2024-01-10 10:00:00", "napari-foo", ci=True),
+        Download("2024-01-11 00:00:00", "napari-foo", installer="uv", times=2), Download("2024-01-11 00:00:00", "numpy"),
+    ])
+    by_type = MetricPlugin(
+        name="download_types", summary="Downloads per plugin by the view's download_type",
+        columns=(Column("plugin_name", "varchar", "plugin"), Column("download_type", "varchar", "label"),
+                 Column("downloads", "bigint", "rows", measure=True), Column("installs", "bigint", "counted", measure=True)),
+        sql="""SELECT day, plugin_name, download_type, sum(downloads) AS downloads,
+                      coalesce(sum(downloads) FILTER (WHERE countable), 0) AS installs
+               FROM source_rows WHERE list_contains($plugins, plugin_name) GROUP BY ALL""",
+        requires=("day", "plugin_name", "download_type", "countable", "downloads"),
+    )
+    rows = SnowflakePluginRows(snowflake=scenario.downloads.connection, download_types=["pip"])
+    assert run(scenario, [raw_installs, daily_installs, plugin_assets(by_type)[0]], "2024-01-10", "2024-01-11",
+               plugin_rows=rows).success
+    assert scenario.query("SELECT * FROM plugin_download_types_daily ORDER BY ALL") == [
+        (date(2024, 1, 10), "napari-foo", "ci", 1, 0), (date(2024, 1, 10), "napari-foo", "pip", 3, 3),
+        (date(2024, 1, 11), "napari-foo", "uv", 2, 0)]
+    assert scenario.query("SELECT * FROM daily_installs") == [(date(2024, 1, 10), "napari-foo", 3)]
+    assert scenario.query("SELECT day, source_rows FROM source_fingerprints WHERE source = 'plugin:download_types' "
+                          "ORDER BY day") == [(date(2024, 1, 10), 4), (date(2024, 1, 11), 3)]

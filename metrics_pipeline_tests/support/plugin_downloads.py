@@ -47,9 +47,9 @@ def write_rows(scenario: Scenario, rows: list[Row]) -> None:
 
 
 def resources(scenario: Scenario, **extra) -> dict:
-    return scenario.resources() | extra | {
-        "plugin_rows": FilePluginRows(directory=str(scenario.downloads.directory), installers=scenario.installers),
-    }
+    if scenario.installs_kind == "files":
+        extra = {"plugin_rows": FilePluginRows(directory=str(scenario.downloads.directory), installers=scenario.installers)} | extra
+    return scenario.resources() | extra
 
 
 def run(scenario: Scenario, assets, first: str | None = None, last: str | None = None, raise_on_error: bool = True,
