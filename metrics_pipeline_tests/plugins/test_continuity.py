@@ -13,7 +13,7 @@ from metrics_pipeline.plugins.assets import plugin_assets
 from metrics_pipeline.plugins.export import plugin_datasets
 from metrics_pipeline.plugins.sink import postgres_asset, postgres_table
 from metrics_pipeline.plugins.snowflake_rows import SnowflakePluginRows
-from metrics_pipeline.plugins.spec import Column, MetricPlugin
+from metrics_pipeline.plugins.spec import Column, MetricPlugin, PluginCheck
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.snowflake import SnowflakeConnection
 from metrics_pipeline_tests.scenario import Download, Scenario
@@ -160,3 +160,15 @@ def test_on_snowflake_a_plugin_within_the_views_columns_runs_and_matches_install
     assert scenario.query("SELECT * FROM daily_installs") == [(date(2024, 1, 10), "napari-foo", 3)]
     assert scenario.query("SELECT day, source_rows FROM source_fingerprints WHERE source = 'plugin:download_types' "
                           "ORDER BY day") == [(date(2024, 1, 10), 4), (date(2024, 1, 11), 3)]
+
+
+def test_a_plugins_own_check_reports_its_bad_rows(tmp_path):
+    scenario = Scenario(tmp_path)
+    scenario.set_registry([("napari-foo", ""), ("napari-bar", "")])
+    write_rows(scenario, [Row("2024-01-10 12:00:00", "napari-foo", times=3), Row("2024-01-10 12:00:00", "napari-bar"),
+                          Row("2024-01-11 12:00:00", "napari-foo", times=4)])
+    capped = replace(counting("capped"), checks=(PluginCheck("at_most_two", "no plugin above 2 a day",
+                                                             "SELECT count(*) FROM plugin_rows WHERE downloads > 2"),))
+    result = run(scenario, [plugin_assets(capped)[0]], "2024-01-10", "2024-01-11")
+    [check] = result.get_asset_check_evaluations()
+    assert (check.check_name, check.passed, check.metadata["bad_rows"].value) == ("at_most_two", False, 2)
