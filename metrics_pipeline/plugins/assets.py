@@ -6,6 +6,7 @@ transaction, oldest first: a failure or crash keeps every earlier day and leaves
 it was.
 """
 
+import hashlib
 from datetime import date, timedelta
 
 import dagster as dg
@@ -25,6 +26,7 @@ from metrics_pipeline.landing.fingerprints import record_fingerprints
 from metrics_pipeline.landing.files import scratch_connection
 from metrics_pipeline.partitions import DAILY, MONTHLY
 from metrics_pipeline.plugins import store
+from metrics_pipeline.plugins.store import refused
 from metrics_pipeline.plugins.rows import PluginRowsSource
 from metrics_pipeline.plugins.spec import IMPLEMENTED_SOURCES, MetricPlugin
 from metrics_pipeline.registry import PluginRegistry
@@ -34,16 +36,28 @@ GROUP = "plugins"
 UPSTREAM = {"downloads": dg.AssetKey("raw_installs")}
 
 # Days it has never built (all of them when the plugin is newly installed: unlike
-# `since_last_handled`, this does fire on the first evaluation) and days whose raw landing re-ran
-# (schedule, backfill, late data). Requested once per change, never while inputs run.
+# `since_last_handled`, this does fire on the first evaluation), every day when the plugin's model
+# or SQL changed (its code version), and days whose raw landing re-ran (schedule, backfill, late
+# data). Requested once per change, never while inputs run.
 _REQUESTED_OR_UPDATED = dg.AutomationCondition.newly_requested() | dg.AutomationCondition.newly_updated()
 PLUGIN_DAY_AUTOMATION = (
-    (dg.AutomationCondition.missing().newly_true().since(_REQUESTED_OR_UPDATED)
+    ((dg.AutomationCondition.missing().newly_true() | dg.AutomationCondition.code_version_changed())
+     .since(_REQUESTED_OR_UPDATED)
      | dg.AutomationCondition.any_deps_updated().since_last_handled())
     & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("build missing days; follow the raw landing")
+
+
+# Errors outside the plugin (a source file being written, Snowflake, a busy warehouse) are retried.
+RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def code_version(plugin: MetricPlugin) -> str:
+    """Changes whenever what the daily table holds would change: model, SQL, source or additivity."""
+    declared = repr((plugin.columns, plugin.sql, plugin.source, plugin.additive, plugin.requires))
+    return hashlib.sha256(declared.encode()).hexdigest()[:16]
 
 
 def fingerprint_source(plugin: MetricPlugin) -> str:
@@ -71,7 +85,7 @@ def _compute_day(scratch, plugin: MetricPlugin, day: date, plugin_names: list[st
     try:
         result = scratch.sql(plugin.sql, params=params).to_arrow_table()
     except Exception as error:  # noqa: BLE001 - a plugin's SQL fails only its own partitions, visibly
-        raise dg.Failure(f"plugin {plugin.name!r}: its SQL failed on {day}: {str(error).strip()[:500]}") from None
+        raise refused(f"plugin {plugin.name!r}: its SQL failed on {day}: {str(error).strip()[:500]}") from None
     return store.shaped(plugin, result, day)
 
 
@@ -82,12 +96,13 @@ def daily_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
     @single_run_asset(
         partitions_def=DAILY, deps=[UPSTREAM[plugin.source]] if plugin.source in UPSTREAM else [],
         automation_condition=PLUGIN_DAY_AUTOMATION, freshness_policy=DAILY_FRESHNESS, check_specs=checks,
+        code_version=code_version(plugin), retry_policy=RETRY,
         **_args(plugin, "daily", "one row per day and dimension"),
     )
     def _daily(context: dg.AssetExecutionContext, plugin_rows: PluginRowsSource, registry: PluginRegistry,
                warehouse: DuckDBWarehouse):
         if plugin.source not in IMPLEMENTED_SOURCES:
-            raise dg.Failure(f"plugin {plugin.name!r} reads source {plugin.source!r}, which the pipeline does not "
+            raise refused(f"plugin {plugin.name!r} reads source {plugin.source!r}, which the pipeline does not "
                              f"feed to plugins yet (implemented: {', '.join(IMPLEMENTED_SOURCES)})")
         plugin_rows.require(plugin.name, plugin.requires)
         start, end = window_dates(context)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from metrics_pipeline.installs.sources import DOWNLOADS_DIR_SETTING, DOWNLOADS_VIEW_SETTING, FileInstallsSource
 from metrics_pipeline.landing.batch import DayFingerprint, fingerprints_for_window, midnight
 from metrics_pipeline.landing.files import scratch_connection
+from metrics_pipeline.plugins.store import refused
 from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN
 
 INSTALLS_SOURCE_SETTING = "METRICS_INSTALLS_SOURCE"
@@ -66,7 +67,7 @@ class PluginRowsSource(dg.ConfigurableResource, ABC):
         """Fail naming the setting and the columns when this source cannot feed the plugin."""
         missing = self.missing_columns(required)
         if missing:
-            raise dg.Failure(
+            raise refused(
                 f"plugin {plugin_name!r} needs column(s) {', '.join(missing)} that {INSTALLS_SOURCE_SETTING}={self.kind} "
                 f"does not provide (it has {', '.join(sorted(self.columns))}); this plugin runs on the files source"
             )

@@ -18,6 +18,12 @@ _ARROW = {"varchar": pa.string(), "bigint": pa.int64(), "double": pa.float64(), 
           "boolean": pa.bool_(), "timestamp": pa.timestamp("us")}
 
 
+def refused(message: str) -> dg.Failure:
+    """A failure the plugin's own declaration or SQL causes: shown at once, not retried (a fix to the
+    plugin changes its code version, which re-requests its days); other errors are retried."""
+    return dg.Failure(message, allow_retries=False)
+
+
 def grains(plugin: MetricPlugin) -> list[str]:
     return list(GRAINS) if plugin.additive else ["daily"]
 
@@ -37,7 +43,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, plugin: MetricPlugin) -> None:
             [table],
         ).fetchall()
         if found and [name for name, _ in found] != [name for name, _ in wanted]:
-            raise dg.Failure(
+            raise refused(
                 f"warehouse table {table} holds columns {[n for n, _ in found]} but plugin {plugin.name!r} now declares "
                 f"{[n for n, _ in wanted]}: drop the plugin's tables (DROP TABLE {table}) and backfill it"
             )
@@ -56,7 +62,7 @@ def bound_parameters(plugin: MetricPlugin, sql: str, start: date, end: date, plu
     named = set(_PARAMETER.findall(sql))
     unknown = named - set(FRAMEWORK_PARAMETERS)
     if unknown:
-        raise dg.Failure(f"plugin {plugin.name!r}: its SQL names ${', $'.join(sorted(unknown))}; "
+        raise refused(f"plugin {plugin.name!r}: its SQL names ${', $'.join(sorted(unknown))}; "
                          f"only ${', $'.join(FRAMEWORK_PARAMETERS)} are bound")
     values = {"start": start, "end": end, "plugins": list(plugin_names)}
     return {name: values[name] for name in named}
@@ -67,14 +73,14 @@ def shaped(plugin: MetricPlugin, result: pa.Table, day: date) -> pa.Table:
     wanted = table_columns(plugin, "daily")
     missing = [name for name, _ in wanted if name not in result.column_names]
     if missing:
-        raise dg.Failure(f"plugin {plugin.name!r}: its SQL returned {result.column_names}, missing {missing}")
+        raise refused(f"plugin {plugin.name!r}: its SQL returned {result.column_names}, missing {missing}")
     try:
         shaped_rows = pa.table({name: result[name].cast(_ARROW[type_]) for name, type_ in wanted})
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise dg.Failure(f"plugin {plugin.name!r}: its SQL returned a column of the wrong type: {error}") from None
+        raise refused(f"plugin {plugin.name!r}: its SQL returned a column of the wrong type: {error}") from None
     others = {d for d in shaped_rows["day"].to_pylist() if d != day}
     if others:
-        raise dg.Failure(f"plugin {plugin.name!r}: its SQL returned rows for {sorted(others)[:3]} in the partition of {day}")
+        raise refused(f"plugin {plugin.name!r}: its SQL returned rows for {sorted(others)[:3]} in the partition of {day}")
     return shaped_rows
 
 

@@ -68,7 +68,7 @@ def test_a_bound_parameter_other_than_the_frameworks_is_refused(tmp_path):
 
 def _requested(evaluation) -> dict[str, list[str]]:
     return {r.key.to_user_string(): sorted(r.true_subset.expensively_compute_partition_keys())
-            for r in evaluation.results if r.true_subset.size}
+            if r.true_subset.is_partitioned else ["(unpartitioned)"] for r in evaluation.results if r.true_subset.size}
 
 
 def test_a_plugin_added_after_90_days_backfills_only_itself(tmp_path):
@@ -105,6 +105,19 @@ def test_a_plugin_added_after_90_days_backfills_only_itself(tmp_path):
     assert run(scenario, [raw_installs], "2024-02-10").success
     late = dg.evaluate_automation_conditions(defs=added, instance=scenario.instance, cursor=following.cursor)
     assert _requested(late) == {"plugins/late_comer/daily": ["2024-02-10"]}
+
+    assert run(scenario, [daily], "2024-02-10").success
+    settled = dg.evaluate_automation_conditions(defs=added, instance=scenario.instance, cursor=late.cursor)
+    assert _requested(settled) == {"plugins/late_comer/monthly": ["2024-02-01"]}
+
+    # A new version of the plugin (other SQL): every landed day is rebuilt, then its own table
+    # republished (the sink follows its rollups); nothing of installs.
+    fixed = counting("late_comer", "(sum(downloads) * 2)::BIGINT")
+    upgraded = dg.Definitions(assets=[*installs, *plugin_assets(fixed), postgres_asset(fixed)],
+                              resources=resources(scenario, postgres=unused))
+    rebuilt = dg.evaluate_automation_conditions(defs=upgraded, instance=scenario.instance, cursor=settled.cursor)
+    assert _requested(rebuilt) == {"plugins/late_comer/daily": [d.isoformat() for d in days],
+                                   "postgres/plugin_late_comer": ["(unpartitioned)"]}
 
 
 def test_a_plugin_that_does_not_add_up_gets_no_rollups_and_other_sources_say_they_are_not_fed_yet(tmp_path):
