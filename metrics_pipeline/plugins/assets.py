@@ -47,7 +47,7 @@ PLUGIN_DAY_AUTOMATION = (
     & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
-).with_label("build missing days; follow the raw landing")
+).with_label("build missing days; rebuild on a new plugin version; follow the raw landing")
 
 
 # Errors outside the plugin (a source file being written, Snowflake, a busy warehouse) are retried.
