@@ -3,10 +3,15 @@ with bounded waits for rate limits and server errors."""
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 import dagster as dg
-from github import Auth, Github, GithubRetry
 
 from metrics_pipeline.resources.secrets import ParameterStoreSecrets, parameter_store_from, resolve_credential
+
+if TYPE_CHECKING:
+    from github import Github
 
 TOKEN_SETTING = "METRICS_GITHUB_TOKEN"
 BASE_URL_SETTING = "METRICS_GITHUB_BASE_URL"
@@ -16,16 +21,22 @@ class RateLimitWaitTooLong(RuntimeError):
     """GitHub asked for a wait longer than the configured bound."""
 
 
-class BoundedGithubRetry(GithubRetry):
-    """PyGithub's retry (primary reset, secondary Retry-After, 5xx backoff) with every wait capped."""
+@cache
+def bounded_retry_class() -> type:
+    """PyGithub's retry (primary reset, secondary Retry-After, 5xx backoff) with every wait capped;
+    built on first use so loading the definitions does not import PyGithub."""
+    from github import GithubRetry
 
-    def get_retry_after(self, response) -> float | None:
-        seconds = super().get_retry_after(response)
-        if seconds is not None and self.max_rate_limit_wait is not None and seconds > self.max_rate_limit_wait:
-            raise RateLimitWaitTooLong(
-                f"GitHub asked to wait {seconds:.0f}s (Retry-After), over the {self.max_rate_limit_wait:.0f}s bound"
-            )
-        return seconds
+    class BoundedGithubRetry(GithubRetry):
+        def get_retry_after(self, response) -> float | None:
+            seconds = super().get_retry_after(response)
+            if seconds is not None and self.max_rate_limit_wait is not None and seconds > self.max_rate_limit_wait:
+                raise RateLimitWaitTooLong(
+                    f"GitHub asked to wait {seconds:.0f}s (Retry-After), over the {self.max_rate_limit_wait:.0f}s bound"
+                )
+            return seconds
+
+    return BoundedGithubRetry
 
 
 class GitHubApi(dg.ConfigurableResource):
@@ -46,7 +57,9 @@ class GitHubApi(dg.ConfigurableResource):
     def client(self) -> tuple[Github, list[str]]:
         """A client plus the secret values it holds, so callers can scrub them from what they report."""
         token = resolve_credential(TOKEN_SETTING, self.token, self.secrets)
-        retry = BoundedGithubRetry(
+        from github import Auth, Github
+
+        retry = bounded_retry_class()(
             total=self.max_retries,
             backoff_factor=self.backoff_factor,
             backoff_max=self.backoff_max_seconds,

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-from dagster_aws.ssm.parameters import construct_ssm_client, get_parameters_by_name
 
 SSM_PATH_SETTING = "METRICS_SECRETS_SSM_PATH"
 SSM_REGION_SETTING = "METRICS_SECRETS_SSM_REGION"
@@ -45,6 +44,8 @@ class ParameterStoreSecrets(dg.Config):
         return f"{self.path.rstrip('/')}/{setting}"
 
     def lookup(self, setting: str) -> str:
+        from dagster_aws.ssm.parameters import construct_ssm_client, get_parameters_by_name  # ~0.8 s: only when used
+
         name = self.parameter_name(setting)
         try:
             client = construct_ssm_client(max_attempts=3, region_name=self.region_name)
