@@ -13,7 +13,7 @@ import dagster as dg
 import pyarrow as pa
 
 from metrics_pipeline.asset_conventions import NO_FAILED_BLOCKING_CHECK_UPSTREAM, OWNERS, ROLLUP_AUTOMATION, SINK_AUTOMATION
-from metrics_pipeline.resources.dynamodb import DynamoDBResource
+from metrics_pipeline.resources.dynamodb import DynamoDBResource, WriteStats
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
 from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTIVITY, ensure_tables
 from metrics_pipeline.sinks.status import publish_status
@@ -28,6 +28,7 @@ from metrics_pipeline.sinks.quarantine import (
 )
 
 GITHUB_MONTH_WINDOW = 14  # months before the current one that keep MONTH items (15 in all)
+PUT_CHUNK = 5000  # items built and written at a time
 
 INSTALL_ITEMS_SQL = """
 SELECT pk, sk, type, count_n, ts_n, concat_ws('|', type, count_n, coalesce(ts_n, '')) AS item_value
@@ -185,6 +186,32 @@ def refused_values(puts: pa.Table, refusals: list[Refusal]) -> dict[tuple[str, s
     return {(pk, sk): value for pk, sk, value in zip(*columns.values(), strict=True) if (pk, sk) in refused}
 
 
+def _write_in_chunks(
+    sink: ItemSet, dynamodb: DynamoDBResource, client, table: str, puts: pa.Table, now_ms: str,
+    delete_requests: list[dict], on_batch: Callable[[int], None] | None,
+) -> tuple[WriteStats, list[Refusal]]:
+    """Build and write PUT_CHUNK items at a time (deletes with the last chunk), so memory does not
+    grow with the number of changed items; `on_batch` keeps counting across chunks."""
+    stats, refusals, done = WriteStats(), [], [0]
+
+    def progress(base: int) -> Callable[[int], None] | None:
+        def report(finished: int) -> None:
+            done[0] = max(done[0], base + finished)
+            on_batch(base + finished)
+        return None if on_batch is None else report
+
+    for offset in range(0, max(puts.num_rows, 1), PUT_CHUNK):
+        last = offset + PUT_CHUNK >= puts.num_rows
+        chunk_stats, chunk_refusals = refuse_and_write(
+            dynamodb, client, table, "plugin_name", sink.range_key,
+            sink.build_items(puts.slice(offset, PUT_CHUNK), now_ms), delete_requests if last else [], progress(done[0]),
+        )
+        stats.requests += chunk_stats.requests
+        stats.retries += chunk_stats.retries
+        refusals += chunk_refusals
+    return stats, refusals
+
+
 def _publish(
     sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, params: list,
     on_batch: Callable[[int], None] | None,
@@ -205,10 +232,7 @@ def _publish(
         {"DeleteRequest": {"Key": {"plugin_name": {"S": pk}, sink.range_key: {"S": sk}}}}
         for pk, sk in zip(deletes["pk"], deletes["sk"], strict=True)
     ]
-    stats, refusals = refuse_and_write(
-        dynamodb, client, table, "plugin_name", sink.range_key,
-        sink.build_items(changes.puts, now_ms), delete_requests, on_batch,
-    )
+    stats, refusals = _write_in_chunks(sink, dynamodb, client, table, changes.puts, now_ms, delete_requests, on_batch)
     seconds = time.perf_counter() - started
     with warehouse.connect() as con:
         record_published(con, name, _without_refused(changes, refusals))

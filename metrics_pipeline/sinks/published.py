@@ -95,19 +95,33 @@ def plan_changes(
             """,
             params=[sink],
         ).to_arrow_table().cast(PREVIOUS_SCHEMA)
-        con.execute(
-            """
-            INSERT INTO sink_published (sink, pk, sk, item_value, published_at)
-            SELECT ?, pk, sk, NULL, NULL FROM sink_puts
-            ON CONFLICT (sink, pk, sk) DO UPDATE SET item_value = NULL, published_at = NULL
-            """,
-            [sink],
-        )
+        _upsert(con, sink, "sink_puts", "NULL", None)
         puts = con.sql("SELECT * FROM sink_puts ORDER BY pk, sk").to_arrow_table()
         desired = con.execute("SELECT count(*) FROM sink_desired").fetchall()[0][0]
         con.execute("DROP TABLE sink_puts")
         con.execute("DROP TABLE sink_desired")
     return Changes(puts=puts, deletes=deletes, desired=desired, adopted=adopted, previous=previous)
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, sink: str, source: str, value: str, published_at: datetime | None) -> None:
+    """Set (pk, sk) of `source` to `value` in sink_published: an UPDATE of the keys already there,
+    then a plain insert of the rest (in DuckDB much cheaper than INSERT ... ON CONFLICT per row).
+    `source` and `value` are trusted constants of this module."""
+    con.execute(
+        f"""
+        UPDATE sink_published SET item_value = {value}, published_at = ?
+        FROM {source} w WHERE sink_published.sink = ? AND sink_published.pk = w.pk AND sink_published.sk = w.sk
+        """,
+        [published_at, sink],
+    )
+    con.execute(
+        f"""
+        INSERT INTO sink_published (sink, pk, sk, item_value, published_at)
+        SELECT ?, w.pk, w.sk, {value}, ? FROM {source} w
+        WHERE NOT EXISTS (SELECT 1 FROM sink_published p WHERE p.sink = ? AND p.pk = w.pk AND p.sk = w.sk)
+        """,
+        [sink, published_at, sink],
+    )
 
 
 def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes) -> None:
@@ -120,15 +134,7 @@ def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes
         con.register("sink_written", written)
         con.register("sink_deleted", deleted)
         try:
-            con.execute(
-                """
-                INSERT INTO sink_published (sink, pk, sk, item_value, published_at)
-                SELECT ?, pk, sk, item_value, ? FROM sink_written
-                ON CONFLICT (sink, pk, sk) DO UPDATE
-                SET item_value = excluded.item_value, published_at = excluded.published_at
-                """,
-                [sink, now],
-            )
+            _upsert(con, sink, "sink_written", "w.item_value", now)
             con.execute(
                 "DELETE FROM sink_published USING sink_deleted d"
                 " WHERE sink_published.sink = ? AND sink_published.pk = d.pk AND sink_published.sk = d.sk",
