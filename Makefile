@@ -35,4 +35,4 @@ screenshots: setup
 
 ## Benchmarks (not part of CI); figures go to docs/benchmarks.md.
 bench: setup
-	$(PYTHON) bench/bench_daily_run.py
+	$(PYTHON) bench/bench_runs.py

@@ -1,0 +1,210 @@
+"""Issue 14's harness: the four runs as separate processes against local servers, beside their floors.
+
+    python bench/bench_runs.py [--scale 1|3] [--repeat 3] [--work DIR]      (also: make bench)
+
+Generates 300 plugins x 365 days (--scale 3: 1,095 days) of demo data ending 2024-06-30 (the
+last day held back as "the new day"), starts a throwaway Postgres cluster and moto_server, then,
+`--repeat` times on fresh warehouse/tables: (a) backfill 365 days into empty tables, (b) one new
+day end to end, (c) the same again with no change, (d) one late row 200 days back; each its own
+process under `/usr/bin/time -v` (whole wall, CPU, peak RSS) reporting its in-process run time.
+Beside them: Dagster's per-run overhead (an empty asset), a hand-written DuckDB query building
+raw/daily tables from the same files, and a bare parallel batch_write_item of the backfill's N
+items. Writes bench/results/runs-scale{S}.json and prints a Markdown table of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+NEW_DAY = date(2024, 6, 30)
+LATE_DAYS_BACK = 200
+TIME_FIELDS = {"User time (seconds)": "user_s", "System time (seconds)": "sys_s",
+               "Maximum resident set size (kbytes)": "max_rss_kb", "Elapsed (wall clock) time (h:mm:ss or m:ss)": "wall"}
+
+
+def _wall_seconds(text: str) -> float:
+    parts = [float(p) for p in text.split(":")]
+    return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+
+
+def child(scenario: str, args: dict, env: dict, work: Path) -> dict:
+    """Run one scenario in a fresh process under /usr/bin/time -v; its figures plus the load average."""
+    out, timing = work / f"{scenario}-{uuid.uuid4().hex[:6]}.json", work / "time.txt"
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-v", "-o", str(timing), sys.executable, str(BENCH / "runs_child.py"),
+                           scenario, json.dumps(args), str(out)], env=env, capture_output=True, text=True)
+    whole = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{scenario} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    result = json.loads(out.read_text())
+    for line in timing.read_text().splitlines():
+        name, _, value = line.strip().rpartition(": ")
+        if name in TIME_FIELDS:
+            result[TIME_FIELDS[name]] = _wall_seconds(value) if name.startswith("Elapsed") else float(value)
+    result.update(whole_s=round(whole, 3), cpu_s=round(result["user_s"] + result["sys_s"], 2),
+                  peak_mib=round(result["max_rss_kb"] / 1024), load_1m=round(load, 2))
+    print(f"  {scenario:15s} load {load:4.1f}  whole {whole:6.2f}s  run {result['run_s']:6.3f}s  "
+          f"cpu {result['cpu_s']:6.2f}s  peak {result['peak_mib']:5d} MiB", flush=True)
+    return result
+
+
+def prepare_data(work: Path, scale: int) -> dict:
+    from metrics_pipeline.demo.generate import generate
+
+    last = NEW_DAY - timedelta(days=1)
+    first = last - timedelta(days=365 * scale - 1)
+    data = work / f"data-scale{scale}"
+    held = data / "held" / f"file_downloads-{NEW_DAY}.parquet"
+    if not (data / "registry.csv").exists():
+        summary = generate(data, first, NEW_DAY)
+        held.parent.mkdir(parents=True)
+        (data / "downloads" / f"{NEW_DAY:%Y/%m}" / held.name).rename(held)
+        (data / "summary.json").write_text(json.dumps(summary.__dict__))
+    return {"dir": data, "first": first, "last": last, "held": held,
+            "live": data / "downloads" / f"{NEW_DAY:%Y/%m}" / held.name, **json.loads((data / "summary.json").read_text())}
+
+
+def write_late_row(data: dict, day: date, target: Path) -> None:
+    """One countable download of a registry plugin on `day`, copied from that day's file into a new file."""
+    import duckdb
+
+    source = data["dir"] / "downloads" / f"{day:%Y/%m}" / f"file_downloads-{day}.parquet"
+    duckdb.sql(
+        f"""COPY (SELECT d.* FROM read_parquet('{source}') d
+            JOIN read_csv('{data["dir"] / "registry.csv"}', header = true, all_varchar = true) r
+              ON regexp_replace(lower(d.file.project), '[-_.]+', '-', 'g') = regexp_replace(lower(r.name), '[-_.]+', '-', 'g')
+            WHERE d.details.installer.name = 'pip' AND d.details.ci IS NOT TRUE ORDER BY d.timestamp LIMIT 1)
+            TO '{target}' (FORMAT parquet)""")
+
+
+def plans(data: dict) -> dict[str, list[dict]]:
+    first, last, new = data["first"].isoformat(), data["last"].isoformat(), NEW_DAY.isoformat()
+    late = data["last"] - timedelta(days=LATE_DAYS_BACK)
+    rng = lambda a, b: {"dagster/asset_partition_range_start": a, "dagster/asset_partition_range_end": b}  # noqa: E731
+    return {
+        "backfill": [
+            {"job": "daily_metrics_job", "tags": rng(first, last)},
+            {"job": "monthly_rollups_job", "tags": rng(first[:8] + "01", last[:8] + "01")},
+            {"job": "totals_job"}, {"job": "publish_job"},
+        ],
+        "day": [  # the schedule's run, then what the rollup automation materializes after it
+            {"job": "daily_metrics_job", "partition": new},
+            {"job": "monthly_rollups_job", "partition": new[:8] + "01"},
+            {"job": "totals_job", "assets": ["total_installs", "total_commits", "latest_commits"]},
+            {"job": "publish_job"},
+        ],
+        "late": [  # the late-data sensor's run (install assets, one-day range), then the automation's
+            {"job": "daily_metrics_job", "assets": ["raw_installs", "daily_installs"], "tags": rng(late.isoformat(), late.isoformat())},
+            {"job": "monthly_rollups_job", "assets": ["monthly_installs"], "partition": late.isoformat()[:8] + "01"},
+            {"job": "totals_job", "assets": ["total_installs"]},
+            {"job": "publish_job", "assets": ["dynamodb/install_activity", "postgres/install_activity"]},
+        ],
+    }
+
+
+def one_repeat(i: int, data: dict, servers: dict, work: Path) -> dict:
+    import psycopg
+
+    state = work / f"state-{i}"
+    shutil.rmtree(state, ignore_errors=True)
+    (state / "dagster").mkdir(parents=True)
+    shutil.copy(BENCH.parent / "dagster.yaml", state / "dagster" / "dagster.yaml")
+    database = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(servers["dsn"], autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {database}")
+    late_dir = data["dir"] / "downloads" / "late"
+    shutil.rmtree(late_dir, ignore_errors=True)
+    if data["live"].exists():
+        data["live"].rename(data["held"])
+    env = {**os.environ, "DAGSTER_HOME": str(state / "dagster"), "METRICS_START_DATE": data["first"].isoformat(),
+           "METRICS_DOWNLOADS_DIR": str(data["dir"] / "downloads"), "METRICS_COMMITS_DIR": str(data["dir"] / "commits"),
+           "METRICS_REGISTRY_CSV": str(data["dir"] / "registry.csv"), "METRICS_WAREHOUSE_PATH": str(state / "warehouse.duckdb"),
+           "METRICS_DYNAMODB_STACK": f"b{uuid.uuid4().hex[:8]}", "METRICS_DYNAMODB_ENDPOINT_URL": servers["endpoint"],
+           "METRICS_POSTGRES_DSN": servers["dsn"].rsplit("/", 1)[0] + "/" + database}
+    plan, as_of = plans(data), NEW_DAY.isoformat()
+    out = {"backfill": child("backfill", {"plan": plan["backfill"], "as_of": as_of}, env, state)}
+    data["held"].rename(data["live"])
+    os.utime(data["live"])  # it arrives now
+    out["new_day"] = child("day", {"plan": plan["day"], "as_of": as_of}, env, state)
+    out["rerun"] = child("day", {"plan": plan["day"], "as_of": as_of}, env, state)
+    late_dir.mkdir()
+    write_late_row(data, data["last"] - timedelta(days=LATE_DAYS_BACK), late_dir / f"late-{i}.parquet")
+    out["late_row"] = child("late", {"plan": plan["late"], "as_of": as_of}, env, state)
+    out["noop"] = child("noop", {"repeat": 3}, env, state)
+    out["floor_duckdb"] = child("floor_duckdb", {
+        "db": str(state / "floor.duckdb"), "registry": env["METRICS_REGISTRY_CSV"], "downloads": env["METRICS_DOWNLOADS_DIR"],
+        "commits": env["METRICS_COMMITS_DIR"], "first": data["first"].isoformat(), "last": data["last"].isoformat()}, env, state)
+    written = sum(out["backfill"]["figures"].get(f"dynamodb/{t}", {}).get("written", 0) for t in ("install_activity", "github_activity"))
+    out["floor_dynamodb"] = child("floor_dynamodb", {"endpoint": servers["endpoint"], "stack": f"f{uuid.uuid4().hex[:8]}",
+                                                     "items": written}, env, state)
+    shutil.rmtree(state, ignore_errors=True)
+    return out
+
+
+def median(runs: list[dict], *path: str) -> float:
+    values = []
+    for run in runs:
+        value = run
+        for key in path:
+            value = value.get(key, 0) if isinstance(value, dict) else 0
+        values.append(value)
+    return statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=1, choices=(1, 3), help="years of history (1: 365 days, 3: 1,095)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "metrics-bench",
+                        help="generated data (kept between invocations) and scratch state")
+    args = parser.parse_args()
+    from metrics_pipeline.demo.local_servers.dynamodb import LOCAL_CREDENTIALS, LOCAL_REGION, start_dynamodb
+    from metrics_pipeline.demo.local_servers.postgres import start_postgres
+
+    for name, value in {**LOCAL_CREDENTIALS, "AWS_REGION": LOCAL_REGION}.items():
+        os.environ.setdefault(name, value)
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(args.work, args.scale)
+    print(f"data: {data['download_rows']:,} download rows, {data['commit_rows']:,} commit rows, "
+          f"{data['first']} .. {data['last']} (+ new day {NEW_DAY})", flush=True)
+    postgres = start_postgres()
+    moto, endpoint = start_dynamodb()
+    runs: list[dict] = []
+    (BENCH / "results").mkdir(exist_ok=True)
+    path = BENCH / "results" / f"runs-scale{args.scale}.json"
+    report = {"scale": args.scale, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "nproc": os.cpu_count(),
+              "dynamodb_server": "moto_server", "data": {k: str(v) for k, v in data.items() if k not in ("dir", "held", "live")},
+              "runs": runs}
+    try:
+        for i in range(args.repeat):
+            print(f"repeat {i + 1}/{args.repeat}", flush=True)
+            runs.append(one_repeat(i, data, {"dsn": postgres.dsn, "endpoint": endpoint}, args.work))
+            path.write_text(json.dumps(report, indent=1))  # kept after each repeat
+    finally:
+        moto.stop()
+        postgres.stop()
+    print(f"\nwrote {path}\n\n| run | whole s | run s | CPU s | peak MiB | items written (DynamoDB) | load 1m |\n|---|---|---|---|---|---|---|")
+    for name in ("backfill", "new_day", "rerun", "late_row", "noop", "floor_duckdb", "floor_dynamodb"):
+        rs = [r[name] for r in runs]
+        items = sum(median(rs, "figures", f"dynamodb/{t}", "written") for t in ("install_activity", "github_activity"))
+        items = median(rs, "items") if name == "floor_dynamodb" else items
+        print(f"| {name} | {median(rs, 'whole_s'):.2f} | {median(rs, 'run_s'):.3f} | {median(rs, 'cpu_s'):.2f} "
+              f"| {median(rs, 'peak_mib'):.0f} | {items:,.0f} | {', '.join(str(r['load_1m']) for r in rs)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""One scenario of bench/bench_runs.py in its own process (the parent wraps it in /usr/bin/time -v).
+
+    python bench/runs_child.py SCENARIO '{"json": "arguments"}' OUT.json
+
+Scenarios: backfill, day, late (the pipeline's jobs, as the schedule and automation run them),
+noop (Dagster's own per-run cost), floor_duckdb and floor_dynamodb (hand-written baselines).
+Settings come from the environment (METRICS_*, DAGSTER_HOME), like a deployed run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+STARTED = time.perf_counter()
+
+FLOOR_SQL = """
+CREATE TABLE raw_installs AS
+SELECT CAST(timestamp AS DATE) AS download_day, regexp_replace(lower(file.project), '[-_.]+', '-', 'g') AS plugin_name,
+       details.installer.name AS installer_name, count(*)::BIGINT AS download_count
+FROM read_parquet($downloads, union_by_name = true)
+WHERE timestamp IS NOT NULL AND details.installer.name = 'pip' AND details.ci IS NOT TRUE
+  AND regexp_replace(lower(file.project), '[-_.]+', '-', 'g') IN (SELECT name FROM registry)
+  AND CAST(timestamp AS DATE) BETWEEN $first AND $last
+GROUP BY ALL;
+CREATE TABLE daily_installs AS SELECT download_day, plugin_name, sum(download_count)::BIGINT AS install_count
+FROM raw_installs GROUP BY ALL;
+CREATE TABLE raw_commits AS
+SELECT DISTINCT ON (r.name, lower(c.repo), c.sha) CAST(c.commit_author_date AS DATE) AS commit_day, r.name AS plugin_name,
+       r.repo, c.sha, c.author_id, c.commit_author_date, c.commit_message
+FROM read_parquet($commits, union_by_name = true) c JOIN registry r ON lower(c.repo) = lower(r.repo)
+WHERE c.sha IS NOT NULL AND CAST(c.commit_author_date AS DATE) BETWEEN $first AND $last;
+"""
+
+
+def run_jobs(plan: list[dict], as_of: str) -> dict:
+    """Run each job in-process on the persistent instance; sum their wall time ("run")."""
+    import dagster as dg
+
+    from metrics_pipeline.definitions import defs
+    from metrics_pipeline.demo.progress import QUIET_RUN_CONFIG, asset_figures
+
+    definitions = defs()
+    loaded = time.perf_counter() - STARTED
+    run_config = {**QUIET_RUN_CONFIG, "ops": {"dynamodb__github_activity": {"config": {"as_of_date": as_of}}}}
+    jobs, steps, figures, run_s = [], {}, {}, 0.0
+    with dg.DagsterInstance.get() as instance:
+        for entry in plan:
+            job = definitions.resolve_job_def(entry["job"])
+            selection = [dg.AssetKey.from_user_string(k) for k in entry.get("assets", [])] or None
+            config = run_config if "publish" in entry["job"] else QUIET_RUN_CONFIG
+            if selection and "publish" in entry["job"] and "dynamodb/github_activity" not in entry["assets"]:
+                config = QUIET_RUN_CONFIG
+            started = time.perf_counter()
+            result = job.execute_in_process(
+                instance=instance, run_config=config, partition_key=entry.get("partition"),
+                tags=entry.get("tags", {}), asset_selection=selection, raise_on_error=True,
+            )
+            seconds = time.perf_counter() - started
+            run_s += seconds
+            jobs.append({"job": entry["job"], "seconds": round(seconds, 3)})
+            for event in result.all_events:
+                if event.event_type_value == "STEP_SUCCESS":
+                    steps[event.step_key] = steps.get(event.step_key, 0) + event.event_specific_data.duration_ms / 1000
+            for name, values in asset_figures(result).items():
+                for key, value in values.items():
+                    figures.setdefault(name, {}).setdefault(key, 0)
+                    figures[name][key] += value
+    return {"load_defs_s": round(loaded, 3), "run_s": round(run_s, 3), "jobs": jobs,
+            "steps_s": {k: round(v, 3) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])}, "figures": figures}
+
+
+def noop(repeat: int) -> dict:
+    """Dagster's own cost of one run: an asset that does nothing, on the same kind of instance."""
+    import dagster as dg
+
+    @dg.asset
+    def nothing() -> None:
+        return None
+
+    job = dg.Definitions(assets=[nothing]).resolve_implicit_global_asset_job_def()
+    times = []
+    with dg.DagsterInstance.get() as instance:
+        for _ in range(repeat + 1):  # the first run also warms caches: not counted
+            started = time.perf_counter()
+            job.execute_in_process(instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            times.append(time.perf_counter() - started)
+    return {"run_s": round(sorted(times[1:])[len(times[1:]) // 2], 4), "runs_s": [round(t, 4) for t in times[1:]],
+            "first_run_s": round(times[0], 4), "import_s": round(time.perf_counter() - STARTED - sum(times), 3)}
+
+
+def floor_duckdb(args: dict) -> dict:
+    import glob
+
+    import duckdb
+
+    con = duckdb.connect(args["db"])
+    started = time.perf_counter()
+    con.execute(
+        "CREATE TABLE registry AS SELECT regexp_replace(lower(name), '[-_.]+', '-', 'g') AS name, "
+        "regexp_replace(regexp_replace(code_repository, '^https://github.com/', ''), '(\\.git)?/?$', '') AS repo "
+        "FROM read_csv(?, header = true, all_varchar = true)", [args["registry"]])
+    params = {
+        "downloads": sorted(glob.glob(os.path.join(args["downloads"], "**", "*.parquet"), recursive=True)),
+        "commits": sorted(glob.glob(os.path.join(args["commits"], "**", "*.parquet"), recursive=True)),
+        "first": args["first"], "last": args["last"],
+    }
+    for statement in filter(str.strip, FLOOR_SQL.split(";")):
+        con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+    run_s = time.perf_counter() - started
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("raw_installs", "daily_installs", "raw_commits")}
+    return {"run_s": round(run_s, 3), "rows": counts}
+
+
+def floor_dynamodb(args: dict) -> dict:
+    """N DAY-shaped items with a bare parallel batch_write_item (25 per request, the sink's worker count)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    from botocore.config import Config
+
+    from metrics_pipeline.resources.dynamodb import DynamoDBResource
+    from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
+
+    resource = DynamoDBResource(stack=args["stack"], endpoint_url=args["endpoint"])
+    ensure_tables(resource)
+    table = resource.table_name("install-activity")
+    client = boto3.client("dynamodb", endpoint_url=args["endpoint"], region_name=os.environ.get("AWS_REGION", "us-east-1"),
+                          config=Config(max_pool_connections=16))
+    now = str(int(time.time() * 1000))
+    items = [{"plugin_name": {"S": f"plugin-{i % 300}"}, "type_timestamp": {"S": f"DAY:{20000000 + i // 300}"},
+              "type": {"S": "DAY"}, "install_count": {"N": str(i % 97 + 1)}, "timestamp": {"N": str(i)},
+              "last_updated_timestamp": {"N": now}} for i in range(args["items"])]
+    batches = [[{"PutRequest": {"Item": item}} for item in items[i:i + 25]] for i in range(0, len(items), 25)]
+
+    def send(pending: list[dict]) -> None:
+        while pending:
+            pending = client.batch_write_item(RequestItems={table: pending}).get("UnprocessedItems", {}).get(table, [])
+
+    started, cpu = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(max_workers=resource.max_workers) as pool:
+        list(pool.map(send, batches))
+    return {"run_s": round(time.perf_counter() - started, 3), "cpu_s": round(time.process_time() - cpu, 3),
+            "items": len(items), "workers": resource.max_workers}
+
+
+def main() -> None:
+    scenario, args, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    if scenario in ("backfill", "day", "late"):
+        result = run_jobs(args["plan"], args["as_of"])
+    elif scenario == "noop":
+        result = noop(args.get("repeat", 3))
+    elif scenario == "floor_duckdb":
+        result = floor_duckdb(args)
+    elif scenario == "floor_dynamodb":
+        result = floor_dynamodb(args)
+    else:
+        raise SystemExit(f"unknown scenario {scenario!r}")
+    result["process_s"] = round(time.perf_counter() - STARTED, 3)
+    with open(out, "w") as handle:
+        json.dump(result, handle)
+
+
+if __name__ == "__main__":
+    main()
