@@ -84,7 +84,15 @@ class Collector:
         """Wait until no open segment holds events (the age seal ran); returns the sealed files."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not any(p.stat().st_size for p in (self.spool / "open").glob("*.open")):
+            if not any(_size(p) for p in (self.spool / "open").glob("*.open")):
                 return sorted((self.spool / "sealed").glob("*/*.seg"))
             time.sleep(0.1)
         raise TimeoutError("open spool segments were not sealed in time")
+
+
+def _size(path: Path) -> int:
+    """A listed open segment may be sealed (renamed away) before it is looked at: then it holds nothing."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
