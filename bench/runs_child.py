@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 
@@ -60,7 +61,8 @@ def run_jobs(plan: list[dict], as_of: str) -> dict:
             )
             seconds = time.perf_counter() - started
             run_s += seconds
-            jobs.append({"job": entry["job"], "seconds": round(seconds, 3)})
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # the process's peak so far
+            jobs.append({"job": entry["job"], "seconds": round(seconds, 3), "peak_mib_after": peak})
             for event in result.all_events:
                 if event.event_type_value == "STEP_SUCCESS":
                     steps[event.step_key] = steps.get(event.step_key, 0) + event.event_specific_data.duration_ms / 1000
