@@ -77,7 +77,7 @@ def anomaly_outcomes(keys: list[str], settings: QualitySettings, con: duckdb.Duc
             if name == "":
                 site = (n, median, history)
                 finding = _finding(name, n, median, history, settings)
-            elif n == 0:  # any plugin with a positive median that drops to zero
+            elif n == 0 and (median or 0) >= settings.zero_min_median:  # a plugin that had a steady level
                 finding = _finding(name, n, median, history, settings)
             elif rank <= settings.largest_plugins:  # rank 0 is the site row
                 finding = _finding(name, n, median, history, settings)

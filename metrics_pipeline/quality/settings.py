@@ -13,6 +13,7 @@ SETTINGS = {
     "METRICS_ANOMALY_TRAILING_DAYS": ("trailing_days", int),  # [28] days the median is taken over
     "METRICS_ANOMALY_MIN_HISTORY_DAYS": ("min_history_days", int),  # [7] fewer days: no ratio test
     "METRICS_ANOMALY_LARGEST_PLUGINS": ("largest_plugins", int),  # [10] plugins tested one by one
+    "METRICS_ANOMALY_ZERO_MIN_MEDIAN": ("zero_min_median", float),  # [5] a plugin "drops to zero" from this median up
     "METRICS_SOURCE_STALL_DAYS": ("stall_days", int),  # [2] newest complete source day may lag today by this
 }
 
@@ -25,6 +26,7 @@ class QualitySettings(dg.ConfigurableResource):
     trailing_days: int = 28
     min_history_days: int = 7
     largest_plugins: int = 10
+    zero_min_median: float = 5.0  # below it a day without installs is ordinary for a small plugin
     stall_days: int = 2
 
 

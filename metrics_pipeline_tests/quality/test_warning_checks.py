@@ -51,6 +51,10 @@ def test_a_spike_a_zero_day_and_a_plugin_dropping_to_zero_warn_on_exactly_those_
     relaxed = run(scenario, [daily_installs, daily_installs_anomalies], "2024-01-29", checks_only=True,
                   quality_settings=QualitySettings(high_ratio=12.0))
     assert {p: ok for (_, p), (ok, _) in outcomes(relaxed).items()} == {"2024-01-29": True}
+    # A small plugin's day without installs is ordinary: below the zero threshold it is not reported.
+    small = run(scenario, [daily_installs, daily_installs_anomalies], "2024-01-31", checks_only=True,
+                quality_settings=QualitySettings(zero_min_median=6.0))
+    assert {p: ok for (_, p), (ok, _) in outcomes(small).items()} == {"2024-01-31": True}
 
 
 def test_a_stalled_source_warns_even_though_every_run_succeeded(tmp_path):
