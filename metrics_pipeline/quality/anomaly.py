@@ -50,8 +50,8 @@ def _finding(name: str, n: int, median, history: int, settings: QualitySettings)
         return "site: zero installs"
     if median is None or history < settings.min_history_days or median <= 0:
         return None
-    if n == 0 and name:
-        return f"{name}: dropped to zero (trailing median {median:g})"
+    if n == 0 and name:  # below a steady level a day without installs is ordinary
+        return f"{name}: dropped to zero (trailing median {median:g})" if median >= settings.zero_min_median else None
     ratio = n / median
     if ratio < settings.low_ratio:
         return f"{name or 'site'}: {n} is {ratio:.2f}x the trailing median {median:g} (below {settings.low_ratio:g}x)"
@@ -77,7 +77,7 @@ def anomaly_outcomes(keys: list[str], settings: QualitySettings, con: duckdb.Duc
             if name == "":
                 site = (n, median, history)
                 finding = _finding(name, n, median, history, settings)
-            elif n == 0 and (median or 0) >= settings.zero_min_median:  # a plugin that had a steady level
+            elif n == 0:  # any plugin that drops to zero from a steady level
                 finding = _finding(name, n, median, history, settings)
             elif rank <= settings.largest_plugins:  # rank 0 is the site row
                 finding = _finding(name, n, median, history, settings)
