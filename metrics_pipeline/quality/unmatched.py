@@ -8,7 +8,8 @@ settings (directory, installers). They are the proposed `InstallsSource.unmatche
 
 
 import difflib
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -34,12 +35,21 @@ def _loose(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-def _lookalike(name: str, candidates: Sequence[str]) -> str | None:
+def _lookalikes(candidates: Sequence[str]) -> Callable[[str], str | None]:
+    """Finds the candidate a name looks like; each distinct name is compared once per check run."""
     loose = {_loose(c): c for c in candidates}
-    if _loose(name) in loose:
-        return loose[_loose(name)]
-    close = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=1, cutoff=SIMILARITY)
-    return next((c for c in candidates if close and c.lower() == close[0]), None)
+    lowered: dict[str, str] = {}
+    for candidate in candidates:
+        lowered.setdefault(candidate.lower(), candidate)
+
+    @functools.cache
+    def find(name: str) -> str | None:
+        if _loose(name) in loose:
+            return loose[_loose(name)]
+        close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=SIMILARITY)
+        return lowered[close[0]] if close else None
+
+    return find
 
 
 def project_downloads(directory: str, installers: Sequence[str], start: date, end: date) -> dict[tuple[date, str], int]:
@@ -91,12 +101,12 @@ def commit_repos(directory: str, start: date, end: date) -> dict[tuple[date, str
 
 def unmatched_projects(counts: dict[tuple[date, str], int], registry: Registry) -> dict[date, list[str]]:
     names = registry.plugin_names
-    known = set(names)
+    known, lookalike = set(names), _lookalikes(names)
     found: dict[date, list[str]] = {}
     for (day, project), n in sorted(counts.items()):
         if project in known:
             continue
-        if (match := _lookalike(project, names)) is not None:
+        if (match := lookalike(project)) is not None:
             found.setdefault(day, []).append(f"project {project!r} ({n} downloads) looks like plugin {match!r}")
     return found
 
@@ -105,12 +115,13 @@ def unmatched_repos(counts: dict[tuple[date, str], int], registry: Registry) -> 
     repos = [repo for _, repo in registry.plugin_repos]
     known = {r.lower() for r in repos}
     by_name = {r.split("/", 1)[-1].lower(): r for r in repos}
+    repo_lookalike, plugin_lookalike = _lookalikes(repos), _lookalikes(registry.plugin_names)
     found: dict[date, list[str]] = {}
     for (day, repo), n in sorted(counts.items()):
         if repo.lower() in known:
             continue
-        match = by_name.get(repo.split("/", 1)[-1].lower()) or _lookalike(repo, repos)
-        if match is None and (plugin := _lookalike(repo.split("/", 1)[-1], registry.plugin_names)) is not None:
+        match = by_name.get(repo.split("/", 1)[-1].lower()) or repo_lookalike(repo)
+        if match is None and (plugin := plugin_lookalike(repo.split("/", 1)[-1])) is not None:
             match = f"plugin {plugin}"
         if match is not None:
             found.setdefault(day, []).append(f"repo {repo!r} ({n} commits) looks like {match!r} (renamed or moved?)")
