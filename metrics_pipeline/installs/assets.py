@@ -73,11 +73,14 @@ def raw_installs(
             "WHERE download_day >= ? AND download_day < ? GROUP BY 1",
             [start, end],
         ).fetchall()
-    sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
+    landed = {day: (n, int(downloads)) for day, n, downloads in by_day}
     per_day_metadata(
         context,
-        {day: {"dagster/row_count": n, "qualifying_downloads": int(d), "source_rows_in_window": sources.get(day, 0)} for day, n, d in by_day}
-        | {day: {"source_rows_in_window": n} for day, n in sources.items() if day not in {row[0] for row in by_day}},
+        {
+            f.day: dict(zip(("dagster/row_count", "qualifying_downloads"), landed.get(f.day, (0, 0)), strict=True))
+            | {"source_rows_in_window": max(f.source_rows, 0)}
+            for f in batch.fingerprints
+        },
         {"dagster/row_count": 0, "qualifying_downloads": 0, "source_rows_in_window": 0},
     )
     return dg.MaterializeResult(
