@@ -3,10 +3,7 @@
 from datetime import UTC, date, datetime
 
 import dagster as dg
-import pytest
 
-from metrics_pipeline.resources.dynamodb import DynamoDBResource
-from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks.dynamodb import (
     dynamodb_github_activity,
     dynamodb_install_activity,
@@ -25,16 +22,6 @@ from metrics_pipeline_tests.sinks.sink_helpers import (
 )
 
 AS_OF = date(2025, 3, 10)
-
-
-@pytest.fixture
-def warehouse(tmp_path) -> DuckDBWarehouse:
-    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-
-
-@pytest.fixture
-def dynamodb(dynamodb_endpoint, dynamodb_stack) -> DynamoDBResource:
-    return DynamoDBResource(stack=dynamodb_stack, endpoint_url=dynamodb_endpoint)
 
 
 def materialize(warehouse, dynamodb, as_of=AS_OF) -> dict[str, dict]:

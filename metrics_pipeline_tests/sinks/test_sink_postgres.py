@@ -19,11 +19,6 @@ from metrics_pipeline_tests.sinks.sink_helpers import (
 )
 
 
-@pytest.fixture
-def warehouse(tmp_path) -> DuckDBWarehouse:
-    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-
-
 def materialize(warehouse, dsn) -> dict[str, dict]:
     result = dg.materialize(
         [postgres_install_activity, postgres_github_activity],

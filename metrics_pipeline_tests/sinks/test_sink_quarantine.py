@@ -6,11 +6,8 @@ from datetime import date, datetime
 
 import dagster as dg
 import psycopg
-import pytest
 
-from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks.dynamodb import INSTALL_SINK, dynamodb_github_activity, dynamodb_install_activity
 from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
 from metrics_pipeline.sinks.postgres import postgres_github_activity, postgres_install_activity
@@ -35,16 +32,6 @@ from metrics_pipeline_tests.sinks.sink_helpers import (
 
 AS_OF = date(2025, 3, 10)
 LONG = "napari-" + "é" * 1100  # 1,107 characters, 2,207 UTF-8 bytes: over the 2,048-byte key limit
-
-
-@pytest.fixture
-def warehouse(tmp_path) -> DuckDBWarehouse:
-    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-
-
-@pytest.fixture
-def dynamodb(dynamodb_endpoint, dynamodb_stack) -> DynamoDBResource:
-    return DynamoDBResource(stack=dynamodb_stack, endpoint_url=dynamodb_endpoint)
 
 
 def materialize(warehouse, dynamodb) -> dict[str, dict]:

@@ -5,11 +5,8 @@ from datetime import date
 
 import dagster as dg
 import psycopg
-import pytest
 
-from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks import postgres as pg
 from metrics_pipeline.sinks.definitions import SINK_ASSETS
 from metrics_pipeline.sinks.dynamodb import GITHUB_SINK, INSTALL_SINK, publish_github_activity, publish_install_activity
@@ -27,16 +24,6 @@ from metrics_pipeline_tests.sinks.sink_helpers import (
 
 AS_OF = date(2025, 3, 10)
 RUN_CONFIG = {"ops": {"dynamodb__github_activity": {"config": {"as_of_date": AS_OF.isoformat()}}}}
-
-
-@pytest.fixture
-def warehouse(tmp_path) -> DuckDBWarehouse:
-    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-
-
-@pytest.fixture
-def dynamodb(dynamodb_endpoint, dynamodb_stack) -> DynamoDBResource:
-    return DynamoDBResource(stack=dynamodb_stack, endpoint_url=dynamodb_endpoint)
 
 
 def key(plugin, sort_key, range_key="type_timestamp"):
