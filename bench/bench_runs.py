@@ -81,14 +81,18 @@ def prepare_data(work: Path, scale: int) -> dict:
 def write_late_row(data: dict, day: date, target: Path) -> None:
     """One countable download of a registry plugin on `day`, copied from that day's file into a new file."""
     import duckdb
+    import pyarrow.parquet as pq
 
     source = data["dir"] / "downloads" / f"{day:%Y/%m}" / f"file_downloads-{day}.parquet"
-    duckdb.sql(
-        f"""COPY (SELECT d.* FROM read_parquet('{source}') d
-            JOIN read_csv('{data["dir"] / "registry.csv"}', header = true, all_varchar = true) r
-              ON regexp_replace(lower(d.file.project), '[-_.]+', '-', 'g') = regexp_replace(lower(r.name), '[-_.]+', '-', 'g')
-            WHERE d.details.installer.name = 'pip' AND d.details.ci IS NOT TRUE ORDER BY d.timestamp LIMIT 1)
-            TO '{target}' (FORMAT parquet)""")
+    with duckdb.connect() as con:
+        row = con.sql(
+            """SELECT d.* FROM read_parquet($source) d
+               JOIN read_csv($registry, header = true, all_varchar = true) r
+                 ON regexp_replace(lower(d.file.project), '[-_.]+', '-', 'g') = regexp_replace(lower(r.name), '[-_.]+', '-', 'g')
+               WHERE d.details.installer.name = 'pip' AND d.details.ci IS NOT TRUE ORDER BY d.timestamp LIMIT 1""",
+            params={"source": str(source), "registry": str(data["dir"] / "registry.csv")},
+        ).to_arrow_table()
+    pq.write_table(row, target)
 
 
 def plans(data: dict) -> dict[str, list[dict]]:

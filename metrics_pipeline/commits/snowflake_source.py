@@ -34,6 +34,17 @@ _CLEAN = """
 _WANTED = "LOWER(repo) IN (SELECT name FROM metrics_wanted_repos) AND repo_type = 'plugin'"
 
 
+def _missing_sha_and_days(con, source: str, where: str, params: list) -> tuple[int, list[tuple]]:
+    """Wanted rows without a sha in `where`, and (day, rows, newest ingestion) of every row there."""
+    missing_sha = run_query(con, f"SELECT COUNT(*) FROM {source} WHERE {where} AND sha IS NULL AND {_WANTED}", params)[0][0]
+    found = run_query(
+        con,
+        f"SELECT CAST(commit_author_date AS DATE), COUNT(*), MAX(ingestion_time) FROM {source} WHERE {where} GROUP BY 1 ORDER BY 1",
+        params,
+    )
+    return missing_sha, found
+
+
 class SnowflakeCommitsSource(CommitsSource):
     """Rows of a commits table (`repo, sha, author_id, commit_author_date, commit_message,
     repo_url, ingestion_time, repo_type`) with `repo_type = 'plugin'`; dates are UTC."""
@@ -57,15 +68,7 @@ class SnowflakeCommitsSource(CommitsSource):
                 f"WHERE {in_window} AND sha IS NOT NULL AND {_WANTED} ORDER BY repo, sha",
                 window,
             )
-            missing_sha = run_query(
-                con, f"SELECT COUNT(*) FROM {source} WHERE {in_window} AND sha IS NULL AND {_WANTED}", window
-            )[0][0]
-            found = run_query(
-                con,
-                f"SELECT CAST(commit_author_date AS DATE), COUNT(*), MAX(ingestion_time) "
-                f"FROM {source} WHERE {in_window} GROUP BY 1",
-                window,
-            )
+            missing_sha, found = _missing_sha_and_days(con, source, in_window, window)
         columns = list(zip(*rows)) if rows else [[] for _ in COMMIT_COLUMNS]
         data = {name: list(values) for name, values in zip(COMMIT_COLUMNS, columns)}
         for name in ("commit_author_date", "ingestion_time"):
@@ -88,15 +91,7 @@ class SnowflakeCommitsSource(CommitsSource):
                 f"WHERE commit_author_date < ? AND sha IS NOT NULL AND {_WANTED} GROUP BY 1, 2 ORDER BY 1, 2",
                 until,
             )
-            missing_sha = run_query(
-                con, f"SELECT COUNT(*) FROM {source} WHERE commit_author_date < ? AND sha IS NULL AND {_WANTED}", until
-            )[0][0]
-            found = run_query(
-                con,
-                f"SELECT CAST(commit_author_date AS DATE), COUNT(*), MAX(ingestion_time) FROM {source} "
-                "WHERE commit_author_date < ? GROUP BY 1 ORDER BY 1",
-                until,
-            )
+            missing_sha, found = _missing_sha_and_days(con, source, "commit_author_date < ?", until)
         rows = pa.table(
             {
                 "month_start": [r[0] for r in counted],
