@@ -134,11 +134,11 @@ class FileInstallsSource(InstallsSource):
         return {"files": [f.path for f in files], "installers": list(self.installers), "pattern": NORMALIZE_SQL_PATTERN}
 
     _BY_DAY = "download_day, plugin_name, installer_name"
-    _BY_MONTH = "CAST(date_trunc('month', download_day) AS DATE) AS month_start, plugin_name"
+    _BY_MONTH = "month_start, plugin_name"
 
     def _counted(self, start: date | None, end: date, plugin_names: Sequence[str], groups: str) -> tuple[pa.Table, list, Selection]:
         """Qualifying downloads in [start, end) counted per `groups` (_BY_DAY or _BY_MONTH), and
-        (day, source rows, newest arrival) for every day with rows."""
+        (day, source rows, newest arrival) for every day with rows; the files are read once, into tallies."""
         selection = self._select(start or date.min, end)
         files = selection.files
         if not files:
@@ -147,13 +147,18 @@ class FileInstallsSource(InstallsSource):
         bounds = {"end": midnight(end)} | ({} if start is None else {"start": midnight(start)})
         with scratch_connection(files) as con:
             con.execute(
-                f"CREATE TEMP TABLE window_rows AS {self._DOWNLOAD_ROWS} {after} AND timestamp < $end",
+                f"""
+                CREATE TEMP TABLE tallies AS
+                SELECT download_day, filename, plugin_name, installer_name, countable, count(*)::BIGINT AS n
+                FROM ({self._DOWNLOAD_ROWS} {after} AND timestamp < $end)
+                GROUP BY ALL
+                """,
                 self._params(files) | bounds,
             )
             rows = con.sql(
                 f"""
-                SELECT {groups}, count(*)::BIGINT
-                FROM window_rows
+                SELECT {groups}, sum(n)::BIGINT
+                FROM (SELECT *, CAST(date_trunc('month', download_day) AS DATE) AS month_start FROM tallies)
                 WHERE countable AND list_contains($plugins, plugin_name)
                 GROUP BY ALL ORDER BY ALL
                 """,
@@ -161,8 +166,8 @@ class FileInstallsSource(InstallsSource):
             ).to_arrow_table()
             found = con.execute(
                 """
-                SELECT w.download_day, count(*), max(f.arrived_at)
-                FROM window_rows w JOIN source_files f USING (filename)
+                SELECT t.download_day, sum(t.n)::BIGINT, max(f.arrived_at)
+                FROM tallies t JOIN source_files f USING (filename)
                 GROUP BY 1 ORDER BY 1
                 """
             ).fetchall()

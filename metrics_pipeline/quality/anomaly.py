@@ -67,13 +67,13 @@ def anomaly_outcomes(keys: list[str], settings: QualitySettings, con: duckdb.Duc
     rows = con.execute(
         SERIES_SQL.format(trailing=int(settings.trailing_days)), {"lo": lo, "start": start, "end": end}
     ).fetchall()
+    by_day: dict[date, list[tuple]] = {}
+    for row in rows:
+        by_day.setdefault(row[0], []).append(row[1:])
     outcomes = {}
     for key in keys:
-        day = date.fromisoformat(key)
         found, site = [], (0, None, 0)
-        for row_day, name, n, median, history, rank in rows:
-            if row_day != day:
-                continue
+        for name, n, median, history, rank in by_day.get(date.fromisoformat(key), ()):
             if name == "":
                 site = (n, median, history)
                 finding = _finding(name, n, median, history, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,7 @@ import duckdb
 
 # Each domain owns its tables in `metrics_pipeline/<domain>/schema.sql` (idempotent DDL).
 SCHEMA_SQL = "\n".join(path.read_text() for path in sorted(Path(__file__).parents[1].glob("*/schema.sql")))
+SCHEMA_DIGEST = hashlib.sha256(SCHEMA_SQL.encode()).hexdigest()[:16]
 WAREHOUSE_POOL = "warehouse"  # concurrency pool: one run at a time holds the DuckDB file
 
 
@@ -38,7 +40,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         try:
             con.execute("SET TimeZone = 'UTC'")
             if not read_only:
-                con.execute(SCHEMA_SQL)
+                _ensure_schema(con)
             yield con
         finally:
             con.close()
@@ -61,6 +63,19 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                     raise
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 2.0)
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply the domains' DDL once per schema version, not on every connection (it costs ~10 ms)."""
+    try:
+        applied = next(iter(con.execute("SELECT digest FROM warehouse_schema").fetchall()), None)
+    except duckdb.CatalogException:
+        applied = None
+    if applied is not None and applied[0] == SCHEMA_DIGEST:
+        return
+    with transaction(con):
+        con.execute(SCHEMA_SQL)
+        con.execute("CREATE OR REPLACE TABLE warehouse_schema AS SELECT ? AS digest", [SCHEMA_DIGEST])
 
 
 @contextmanager

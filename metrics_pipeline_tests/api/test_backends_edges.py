@@ -170,6 +170,8 @@ def test_dynamodb_reads_are_key_lookups_issued_concurrently(api_data):
             facts = backend.read_plugin(plugin_query("napari-foo", limit, date(2024, 3, 10)))
             assert facts.total_installs == 154393 and facts.backend_calls == 4
     finally:
+        backend._client.meta.events.unregister("before-call.dynamodb", before)  # the client is shared per process
+        backend._client.meta.events.unregister("after-call.dynamodb", after)
         backend.close()
     assert sorted({name for name, _, _ in calls}) == ["BatchGetItem", "GetItem", "Query"]  # never Scan
     assert len(calls) == 12
