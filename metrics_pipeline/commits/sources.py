@@ -153,6 +153,10 @@ class FileCommitsSource(CommitsSource):
     def _select(self, start: date, end: date) -> Selection:
         return FileCatalog("commits", self.directory).select(self._files(), start, end, self._measure)
 
+    def window_files(self, start: date, end: date) -> list[str]:
+        """The readable files that can hold days of [start, end) (each identical file once)."""
+        return [f.path for f in self._select(start, end).files]
+
     def _in_window(self, start: date | None, end: date) -> tuple[duckdb.DuckDBPyConnection | None, Selection]:
         """A scratch connection holding `in_window`: the rows authored in [start, end) (None: no files)."""
         selection = self._select(start or date.min, end)

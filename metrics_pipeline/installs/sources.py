@@ -119,6 +119,10 @@ class FileInstallsSource(InstallsSource):
     def _select(self, start: date, end: date) -> Selection:
         return FileCatalog("downloads", self.directory).select(self._files(), start, end, self._measure)
 
+    def window_files(self, start: date, end: date) -> list[str]:
+        """The readable files that can hold days of [start, end) (each identical file once)."""
+        return [f.path for f in self._select(start, end).files]
+
     # Every dated download row of the files, with the counting rules applied as columns.
     _DOWNLOAD_ROWS = """
         SELECT CAST(timestamp AS DATE) AS download_day, filename,

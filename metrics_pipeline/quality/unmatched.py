@@ -1,9 +1,10 @@
 """Warning checks: download projects and commit repos that look like registry plugins but did not
 match (another spelling, a renamed or transferred repo), and registry URLs that are not GitHub.
 
-Reading what did *not* match needs the source itself; the functions here take a file source's
-settings (directory, installers). They are the proposed `InstallsSource.unmatched_projects` /
-`CommitsSource.unmatched_repos` methods; other source kinds report the check as not available.
+Reading what did *not* match needs the source itself; the functions here read a file source's
+files for the window (its catalog's `window_files`). They are the proposed
+`InstallsSource.unmatched_projects` / `CommitsSource.unmatched_repos` methods; other source kinds
+report the check as not available.
 """
 
 
@@ -11,7 +12,6 @@ import difflib
 import functools
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -25,10 +25,6 @@ from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN, NOT_GITHUB_REPO, Pl
 WARN = dg.AssetCheckSeverity.WARN
 SIMILARITY = 0.85  # difflib ratio above which two names are "another spelling"
 EXAMPLES = 5
-
-
-def _files(directory: str, suffixes: tuple[str, ...]) -> list[str]:
-    return sorted(str(p) for p in Path(directory).rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
 
 def _loose(name: str) -> str:
@@ -52,9 +48,8 @@ def _lookalikes(candidates: Sequence[str]) -> Callable[[str], str | None]:
     return find
 
 
-def project_downloads(directory: str, installers: Sequence[str], start: date, end: date) -> dict[tuple[date, str], int]:
+def project_downloads(files: list[str], installers: Sequence[str], start: date, end: date) -> dict[tuple[date, str], int]:
     """Qualifying downloads per (day, normalized project) in [start, end), registry or not."""
-    files = _files(directory, (".parquet",))
     if not files:
         return {}
     with duckdb.connect() as con:
@@ -73,9 +68,8 @@ def project_downloads(directory: str, installers: Sequence[str], start: date, en
     return {(d, p): n for d, p, n in rows}
 
 
-def commit_repos(directory: str, start: date, end: date) -> dict[tuple[date, str], int]:
+def commit_repos(files: list[str], start: date, end: date) -> dict[tuple[date, str], int]:
     """Commits per (author day, repo as the source spells it) in [start, end), registry or not."""
-    files = _files(directory, (".parquet", ".csv"))
     parts, params = [], {"start": f"{start} 00:00:00+00", "end": f"{end} 00:00:00+00"}
     if parquet := [f for f in files if f.lower().endswith(".parquet")]:
         parts.append("SELECT CAST(repo AS VARCHAR) AS repo, CAST(commit_author_date AS VARCHAR) AS authored FROM read_parquet($parquet, union_by_name = true)")
@@ -152,12 +146,12 @@ def raw_installs_unmatched_projects(
 ):
     """WARN: downloaded projects that are not registry plugins but look like one (another spelling)."""
     keys = context.partition_keys
-    directory = getattr(installs_source, "directory", None)
-    if directory is None:
+    if not hasattr(installs_source, "window_files"):
         yield from partition_evaluations(context, _not_available(keys, installs_source), WARN)
         return
     start, end = _window(keys)
-    counts = project_downloads(directory, getattr(installs_source, "installers", ["pip"]), start, end)
+    files = installs_source.window_files(start, end)
+    counts = project_downloads(files, getattr(installs_source, "installers", ["pip"]), start, end)
     found = unmatched_projects(counts, registry.load())
     yield from partition_evaluations(context, _outcomes(keys, found, [], "unmatched_projects"), WARN)
 
@@ -171,12 +165,11 @@ def raw_commits_unmatched_repos(
     keys = context.partition_keys
     loaded = registry.load()
     not_github = [line for line in loaded.quarantined if NOT_GITHUB_REPO in line]
-    directory = getattr(commits_source, "directory", None)
-    if directory is None:
+    if not hasattr(commits_source, "window_files"):
         found: dict[date, list[str]] = {}
     else:
         start, end = _window(keys)
-        found = unmatched_repos(commit_repos(directory, start, end), loaded)
+        found = unmatched_repos(commit_repos(commits_source.window_files(start, end), start, end), loaded)
     yield from partition_evaluations(context, _outcomes(keys, found, not_github, "unmatched_repos"), WARN)
 
 
