@@ -10,7 +10,7 @@ import pyarrow as pa
 from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
 from metrics_pipeline.community.github_fetch import CommunityFetcher, fetch_all
 from metrics_pipeline.community.landing import land
-from metrics_pipeline.partitions import DAILY, MONTHLY, partitions_start_date
+from metrics_pipeline.partitions import DAILY, MONTHLY, days_of_month, partitions_start_date
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.github import GitHubApi
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
@@ -131,7 +131,7 @@ def _months(start: date, end: date) -> list[tuple[datetime, datetime]]:
     return months
 
 
-@warehouse_asset(group_name=GROUP, partitions_def=MONTHLY, deps=[community_daily], automation_condition=ROLLUP_AUTOMATION,
+@warehouse_asset(group_name=GROUP, partitions_def=MONTHLY, deps=[days_of_month(community_daily)], automation_condition=ROLLUP_AUTOMATION,
                  columns=[("period_start", "date", "first day of the UTC month"), *METRIC_COLUMNS])
 def community_monthly(context: dg.AssetExecutionContext, registry: PluginRegistry, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """MONTH metrics: counts over the month, backlogs at its end, medians over the month's items (never summed)."""

@@ -5,7 +5,7 @@ import dagster as dg
 from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
 from metrics_pipeline.events.landing import land_segments
 from metrics_pipeline.events.segment_sources import SegmentRef, SegmentSource
-from metrics_pipeline.partitions import MONTHLY, partitions_start_date
+from metrics_pipeline.partitions import MONTHLY, days_of_month, partitions_start_date
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_window, transaction
 
 GROUP = "events"
@@ -104,7 +104,7 @@ def daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) 
 @warehouse_asset(
     group_name=GROUP,
     partitions_def=MONTHLY,
-    deps=[raw_events],
+    deps=[days_of_month(raw_events)],
     automation_condition=ROLLUP_AUTOMATION,
     columns=[
         ("month_start", "date", "first day of the UTC month"),

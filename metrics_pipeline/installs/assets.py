@@ -24,7 +24,7 @@ from metrics_pipeline.landing.guards import (
     guard_vanishing_source,
     record_quarantine,
 )
-from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY
+from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY, days_of_month
 from metrics_pipeline.registry import PluginRegistry, guard_registry_shrink, previous_registry_count
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
 
@@ -135,7 +135,7 @@ def daily_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
 @warehouse_asset(
     group_name=GROUP,
     partitions_def=MONTHLY,
-    deps=[daily_installs],
+    deps=[days_of_month(daily_installs)],
     automation_condition=ROLLUP_AUTOMATION,
     columns=[
         ("month_start", "date", "first day of the UTC calendar month"),

@@ -24,7 +24,7 @@ from metrics_pipeline.asset_conventions import (
 from metrics_pipeline.landing.batch import iter_days
 from metrics_pipeline.landing.fingerprints import record_fingerprints
 from metrics_pipeline.landing.files import scratch_connection
-from metrics_pipeline.partitions import DAILY, MONTHLY
+from metrics_pipeline.partitions import DAILY, MONTHLY, days_of_month
 from metrics_pipeline.plugins import store
 from metrics_pipeline.plugins.store import refused
 from metrics_pipeline.plugins.rows import PluginRowsSource
@@ -145,7 +145,7 @@ def daily_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
 def rollup_assets(plugin: MetricPlugin) -> list[dg.AssetsDefinition]:
     """Monthly (per month, from the month's days) and total (from the months), for additive plugins."""
 
-    @single_run_asset(partitions_def=MONTHLY, deps=[asset_key(plugin, "daily")], automation_condition=ROLLUP_AUTOMATION,
+    @single_run_asset(partitions_def=MONTHLY, deps=[days_of_month(asset_key(plugin, "daily"))], automation_condition=ROLLUP_AUTOMATION,
                       **_args(plugin, "monthly", "the month's days summed"))
     def _monthly(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         start, end = window_dates(context)
