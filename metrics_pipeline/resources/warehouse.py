@@ -68,11 +68,10 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Apply the domains' DDL once per schema version, not on every connection (it costs ~10 ms)."""
     try:
-        applied = next(iter(con.execute("SELECT digest FROM warehouse_schema").fetchall()), None)
+        if con.execute("SELECT digest FROM warehouse_schema").fetchall() == [(SCHEMA_DIGEST,)]:
+            return
     except duckdb.CatalogException:
-        applied = None
-    if applied is not None and applied[0] == SCHEMA_DIGEST:
-        return
+        pass  # a new file: no schema yet
     with transaction(con):
         con.execute(SCHEMA_SQL)
         con.execute("CREATE OR REPLACE TABLE warehouse_schema AS SELECT ? AS digest", [SCHEMA_DIGEST])
