@@ -38,6 +38,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Disconnected(Exception):
+    """The client went away before its body was complete: nothing to answer, nothing spooled."""
+
+
 class Collector:
     """Per-process state: settings, authenticator, spool, counters and the optional shipper."""
 
@@ -86,7 +90,7 @@ async def _body(receive, declared: bytes | None, limit: int) -> bytes:
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ConnectionResetError("client went away before sending its body")
+            raise _Disconnected
         chunk, more = message.get("body", b""), message.get("more_body", False)
         size += len(chunk)
         if size > limit:
@@ -95,7 +99,10 @@ async def _body(receive, declared: bytes | None, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _ingest(collector: Collector, event_type: str | None, headers: dict, receive) -> tuple[int, bytes, list]:
+async def _ingest(
+    collector: Collector, event_type: str | None, headers: dict, receive
+) -> tuple[int, bytes, list] | None:
+    """The answer to a POST, or None when the client is gone."""
     try:
         authorization = headers.get(b"authorization")
         product = collector.auth.product_for(authorization.decode("latin-1") if authorization else None)
@@ -108,6 +115,10 @@ async def _ingest(collector: Collector, event_type: str | None, headers: dict, r
         return collector.reject("unauthorized", UNAUTHORIZED)
     except _TooLarge:
         return collector.reject("too_large", TOO_LARGE)
+    except _Disconnected:
+        collector.counters.add("metrics_collector_requests_rejected_total", reason="client_disconnected")
+        log.info("a client went away before sending its whole body; nothing was spooled")
+        return None
     except InvalidEvents as invalid:
         collector.counters.add("metrics_collector_requests_rejected_total", reason="invalid")
         return 422, to_json({"error": "invalid events", "errors": invalid.errors}), []
@@ -136,9 +147,10 @@ class CollectorApp:
         if scope["type"] == "http" and path.startswith("/events") and scope["method"] == "POST":
             rest = path[len("/events"):].strip("/")
             if "/" not in rest:
-                status, body, extra = await _ingest(
-                    self.starlette.state.collector, rest or None, dict(scope["headers"]), receive
-                )
+                answer = await _ingest(self.starlette.state.collector, rest or None, dict(scope["headers"]), receive)
+                if answer is None:
+                    return
+                status, body, extra = answer
                 await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS + extra})
                 await send({"type": "http.response.body", "body": body})
                 return

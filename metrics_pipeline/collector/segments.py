@@ -74,17 +74,27 @@ def read_seal(tail: bytes, name: str) -> Seal:
     frames, end = scan_frames(tail[start:len(tail) - FOOTER.size])
     if len(frames) != 1 or frames[0][0] != SEAL:
         raise CorruptSegment(f"segment {name}: seal frame fails its checksum")
-    body = json.loads(frames[0][1])
-    return Seal(body["segment"], body["events"], body["days"])
+    try:
+        body = json.loads(frames[0][1])
+        return Seal(body["segment"], int(body["events"]), {str(day): int(n) for day, n in body["days"].items()})
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise CorruptSegment(f"segment {name}: its seal is not the JSON object a collector writes") from None
 
 
-def read_sealed(data: bytes, name: str) -> tuple[list[dict], Seal]:
-    """All events of a sealed segment, checked against its seal; a mismatch raises CorruptSegment."""
+def read_sealed_frames(data: bytes, name: str) -> tuple[list[bytes], Seal]:
+    """The event frames' payloads of a sealed segment, every checksum and the seal checked (the
+    payloads' JSON is not: landing parses each one and quarantines what it cannot use)."""
     seal = read_seal(data, name)
     frames, end = scan_frames(data)
     if not frames or frames[-1][0] != SEAL or end != len(data) - FOOTER.size:
         raise CorruptSegment(f"segment {name}: a frame fails its checksum at byte {end}")
-    events = [event for kind, payload in frames[:-1] if kind == EVENTS for event in json.loads(payload)]
+    return [payload for kind, payload in frames[:-1] if kind == EVENTS], seal
+
+
+def read_sealed(data: bytes, name: str) -> tuple[list[dict], Seal]:
+    """All events of a sealed segment, checked against its seal; a mismatch raises CorruptSegment."""
+    payloads, seal = read_sealed_frames(data, name)
+    events = [event for payload in payloads for event in json.loads(payload)]
     if len(events) != seal.events:
         raise CorruptSegment(f"segment {name}: {len(events)} events but the seal says {seal.events}")
     return events, seal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,7 +28,18 @@ def _escape_tag(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-def _field(value) -> str:
+def storable(value) -> bool:
+    """Whether InfluxDB can hold this field value: its integers are int64, its floats finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    if isinstance(value, int):
+        return -(1 << 63) <= value < 1 << 63
+    return math.isfinite(value)
+
+
+def _field(key: str, value) -> str:
+    if not storable(value):
+        raise ValueError(f"InfluxDB cannot store field {key!r} = {value!r} (integers are int64, floats finite)")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -38,9 +50,9 @@ def _field(value) -> str:
 
 
 def line(measurement: str, tags: dict[str, str], fields: dict, at: datetime) -> str:
-    """One point in line protocol, time in seconds; None fields are left out."""
+    """One point in line protocol, time in seconds; None fields are left out, unstorable ones refused."""
     tag_text = "".join(f",{_escape_tag(k)}={_escape_tag(v)}" for k, v in sorted(tags.items()))
-    field_text = ",".join(f"{_escape_tag(k)}={_field(v)}" for k, v in fields.items() if v is not None)
+    field_text = ",".join(f"{_escape_tag(k)}={_field(k, v)}" for k, v in fields.items() if v is not None)
     return f"{_escape_tag(measurement)}{tag_text} {field_text} {int(at.replace(tzinfo=timezone.utc).timestamp())}"
 
 

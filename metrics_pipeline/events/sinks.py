@@ -1,6 +1,12 @@
 """Fan-out of events: Postgres (raw 90 days, rollups forever) and InfluxDB, one asset each, so a failing
-sink never blocks the other; each is idempotent per partition (delete the window, insert)."""
+sink never blocks the other; each is idempotent per partition (delete the window, insert).
 
+What a store would refuse, failing the whole day (a non-finite number, NUL in text: values an older
+collector let in), is left out and counted in the materialization's metadata instead."""
+
+import json
+import math
+from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -8,8 +14,9 @@ import dagster as dg
 import psycopg
 
 from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION, single_run_asset, window_dates, window_metadata
+from metrics_pipeline.collector.records import BAD_TEXT, NON_FINITE, UNPARSEABLE, bad_text
 from metrics_pipeline.events.assets import EVENT_DAILY, GROUP, daily_events, monthly_events, raw_events
-from metrics_pipeline.events.influxdb import InfluxDBError, InfluxDBResource, line
+from metrics_pipeline.events.influxdb import InfluxDBError, InfluxDBResource, line, storable
 from metrics_pipeline.partitions import MONTHLY
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
@@ -42,6 +49,52 @@ def _rows(warehouse: DuckDBWarehouse, sql: str, params: list) -> list[tuple]:
         return con.execute(sql, params).fetchall()
 
 
+def _raw_refusal(row: tuple) -> str | None:
+    """Why Postgres would refuse this events_raw row (and with it the day), or None."""
+    *_, response_ms, properties = row
+    if response_ms is not None and not math.isfinite(response_ms):
+        return NON_FINITE
+    if any(text is not None and "\x00" in text for text in row[3:8]):
+        return BAD_TEXT
+    if "Infinity" in properties or "NaN" in properties or "\\u" in properties:  # else jsonb takes it as it is
+        try:
+            value = json.loads(properties)
+        except ValueError:
+            return UNPARSEABLE
+        try:
+            text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        except ValueError:
+            return NON_FINITE
+        if bad_text(text):
+            return BAD_TEXT
+    return None
+
+
+def _storable_raw(rows: list[tuple]) -> tuple[list[tuple], dict]:
+    """The rows Postgres takes, and metadata counting the others by reason (with a few event ids)."""
+    kept, reasons, examples = [], Counter(), []
+    for row in rows:
+        reason = _raw_refusal(row)
+        if reason is None:
+            kept.append(row)
+            continue
+        reasons[reason] += 1
+        if len(examples) < 10:
+            examples.append(f"{row[0]}: {reason}")
+    return kept, {"raw_rows_refused": sum(reasons.values()), "raw_refusals_by_reason": dg.MetadataValue.json(
+        dict(sorted(reasons.items()))), "raw_refused_examples": dg.MetadataValue.json(examples)}
+
+
+def _finite_daily(rows: list[tuple]) -> tuple[list[tuple], int]:
+    """Daily rows with non-finite percentiles as NULL (no value), and how many values were left out."""
+    kept, left_out = [], 0
+    for *head, p50, p95 in rows:
+        percentiles = [None if value is not None and not math.isfinite(value) else value for value in (p50, p95)]
+        left_out += percentiles.count(None) - (p50, p95).count(None)
+        kept.append((*head, *percentiles))
+    return kept, left_out
+
+
 def _copy(cursor, table: str, columns: str, rows: list[tuple]) -> None:
     with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
@@ -58,6 +111,11 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
                 "AND event_day >= ?", [start, end, keep_from])
     daily = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
                   [start, end])
+    raw, refused = _storable_raw(raw)
+    daily, left_out = _finite_daily(daily)
+    if refused["raw_rows_refused"] or left_out:
+        context.log.warning(f"left out of Postgres for {start}..{end}: {refused['raw_rows_refused']} raw events "
+                            f"{refused['raw_refusals_by_reason'].value} and {left_out} non-finite percentiles")
     with _retry_when_unreachable(context), postgres.connect() as connection:
         apply_migrations(connection)
         with connection.transaction(), connection.cursor() as cursor:
@@ -67,8 +125,9 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
             _copy(cursor, "events_raw", _RAW_COLUMNS, raw)
             cursor.execute("DELETE FROM events_daily WHERE event_day >= %s AND event_day < %s", [start, end])
             _copy(cursor, "events_daily", _DAILY_COLUMNS, daily)
-    return dg.MaterializeResult(metadata=window_metadata(start, end, len(daily)) | {
+    return dg.MaterializeResult(metadata=window_metadata(start, end, len(daily)) | refused | {
         "raw_events_written": len(raw), "raw_rows_deleted_or_replaced": expired, "raw_kept_from": keep_from.isoformat(),
+        "daily_values_left_out": left_out,
     })
 
 
@@ -94,13 +153,19 @@ def influxdb_daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWa
     start, end = window_dates(context)
     rows = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
                  [start, end])
-    lines = [
-        line(INFLUX_MEASUREMENT, {"product": product, "type": event_type},
-             {"events": events, "users": users, "bytes": bytes_, "response_ms_p50": p50, "response_ms_p95": p95},
-             datetime.combine(day, datetime.min.time()))
-        for day, product, event_type, events, users, bytes_, p50, p95 in rows
-    ]
+    lines, left_out = [], []
+    for day, product, event_type, events, users, bytes_, p50, p95 in rows:
+        fields = {"events": events, "users": users, "bytes": bytes_, "response_ms_p50": p50, "response_ms_p95": p95}
+        for name, value in fields.items():
+            if not storable(value):
+                left_out.append(f"{day} {product} {event_type} {name}: {value!r}")
+                fields[name] = None
+        lines.append(line(INFLUX_MEASUREMENT, {"product": product, "type": event_type}, fields,
+                          datetime.combine(day, datetime.min.time())))
+    if left_out:
+        context.log.warning(f"left out of InfluxDB for {start}..{end}, not storable there: {left_out[:10]}")
     with _retry_when_unreachable(context):
         influxdb.replace_window(INFLUX_MEASUREMENT, datetime.combine(start, datetime.min.time()),
                                 datetime.combine(end, datetime.min.time()), lines)
-    return dg.MaterializeResult(metadata=window_metadata(start, end, len(lines)))
+    return dg.MaterializeResult(metadata=window_metadata(start, end, len(lines)) | {
+        "values_left_out": len(left_out), "values_left_out_examples": dg.MetadataValue.json(left_out[:10])})
