@@ -5,18 +5,27 @@ Delivery: finished runs are read in finishing order after a cursor (run, alerts 
 The cursor is saved in the instance's key-value store after each delivered alert, and returned
 as the sensor cursor, so a restart resumes after the last alert sent: none lost, none repeated.
 An alert that cannot be delivered after bounded retries stops the tick; the next tick retries it.
+
+A failed run's alert names each failed step with its error; every alert's text is redacted first:
+values of the environment's secret settings, DSN passwords and well-known token shapes.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import dagster as dg
+
+from metrics_pipeline.resources.secrets import REDACTED, scrub
 
 WEBHOOK_SETTING = "METRICS_ALERT_WEBHOOK_URL"  # secret: never logged
 UI_SETTING = "METRICS_DAGSTER_UI_URL"
@@ -24,10 +33,20 @@ CURSOR_KEY = "metrics_pipeline/alert_sensor/cursor"
 FINISHED = (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE)
 BATCH = 100  # finished runs read per status per tick
 FIGURES = 8  # metadata entries shown per alert
+STEPS_SHOWN = 3  # failed steps named with their error per run alert
+STEP_ERROR_CHARS = 400
+SECRET_SETTING_WORDS = {"PASSWORD", "PASSWD", "TOKEN", "SECRET", "DSN", "WEBHOOK"}  # a name with one: a secret value
+SHORTEST_SECRET = 4  # shorter values are not redacted, or every "1" of an alert would go
+SECRET_SHAPES = [  # (pattern, replacement) for secrets no setting of this process holds
+    (re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE), rf"\g<1>{REDACTED}@"),  # URL userinfo
+    (re.compile(r"\b(password|passwd|pwd)(\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s;,&]+)", re.IGNORECASE), rf"\1\2{REDACTED}"),
+    (re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abprs]-[\w-]{10,}|AKIA[0-9A-Z]{16})\b"), REDACTED),
+]
+_alerts_off_logged = threading.Event()  # "alerts are off" is said once per process, not once per tick
 
 
 class AlertWebhook(dg.ConfigurableResource):
-    """Where alerts go. `url` empty: alerts are off (one log line per tick)."""
+    """Where alerts go. `url` empty: alerts are off (one log line per process)."""
 
     url: str | None = None
     ui_url: str = "http://127.0.0.1:3000"
@@ -94,16 +113,78 @@ def check_alert(evaluation: dg.AssetCheckEvaluation, run_id: str, ui_url: str) -
     return {"text": text}
 
 
-def run_alert(run: dg.DagsterRun | None, run_id: str, message: str, ui_url: str) -> dict:
+def run_alert(
+    run: dg.DagsterRun | None, run_id: str, message: str, ui_url: str, step_errors: Sequence[str] = ()
+) -> dict:
+    """Slack-compatible message for a failed run: job, partition, each failed step's error, run link."""
     job = run.job_name if run else "unknown job"
     partition = (run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_start")) if run else None
     where = f" [{partition}]" if partition else ""
-    text = f":x: run of `{job}`{where} failed: {message[:300]}\n<{ui_url.rstrip('/')}/runs/{run_id}|run {run_id[:8]}>"
+    steps = "".join(f"{line}\n" for line in step_errors)
+    text = f":x: run of `{job}`{where} failed: {message[:300]}\n{steps}<{ui_url.rstrip('/')}/runs/{run_id}|run {run_id[:8]}>"
     return {"text": text}
 
 
+def _error_text(error, failure_description: str | None = None) -> str:
+    """`Class: message` of the error a step's code raised, not of the Dagster error wrapping it."""
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    message = failure_description or error.message.strip()
+    qualified, _, rest = message.partition(": ")
+    if rest and qualified.split(".")[-1] == error.cls_name:
+        message = rest  # "dagster._core.definitions.events.Failure: ..." -> "Failure: ..."
+    return f"{error.cls_name}: {' '.join(message.split())}"
+
+
+def _step_errors(instance: dg.DagsterInstance, run_id: str, event: dg.DagsterEvent) -> list[str]:
+    failures = [
+        (entry.dagster_event.step_key, entry.dagster_event.event_specific_data)
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    ]
+    lines = []
+    for step, data in failures[:STEPS_SHOWN]:
+        if data is not None and data.error is not None:
+            described = data.user_failure_data.description if data.user_failure_data else None
+            lines.append(f"`{step}`: {_clip(redact(_error_text(data.error, described)))}")
+    if len(failures) > STEPS_SHOWN:
+        lines.append(f"(+{len(failures) - STEPS_SHOWN} more failed steps)")
+    run_error = getattr(event.event_specific_data, "error", None)
+    if not failures and run_error is not None:  # the run failed outside any step (launch, worker)
+        lines.append(_clip(redact(_error_text(run_error))))
+    return lines
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= STEP_ERROR_CHARS else text[: STEP_ERROR_CHARS - 1] + "…"
+
+
+def redact(text: str, env: Mapping[str, str] | None = None) -> str:
+    """`text` without the values of the environment's secret settings (and DSN passwords in them),
+    URL and `password=` credentials, or well-known token shapes."""
+    env = os.environ if env is None else env
+    secrets = []
+    for name, value in env.items():
+        if SECRET_SETTING_WORDS & set(name.upper().split("_")) and len(value) >= SHORTEST_SECRET:
+            secrets.append(value)
+            secrets += [p for p in _dsn_passwords(value) if len(p) >= SHORTEST_SECRET]
+    text = scrub(text, secrets)
+    for pattern, replacement in SECRET_SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _dsn_passwords(value: str) -> list[str]:
+    """The password inside a URL-style or key=value DSN, which an error may show on its own."""
+    found = re.findall(r"\bpassword\s*=\s*'?([^\s']+)", value, re.IGNORECASE)
+    try:
+        found.append(urlsplit(value).password or "")
+    except ValueError:
+        pass
+    return [p for p in found if p]
+
+
 def _run_alerts(instance: dg.DagsterInstance, record, ui_url: str) -> list[dict]:
-    """A finished run's alerts, in run order: its failed checks, then the run's own failure."""
+    """A finished run's alerts, in run order: its failed checks, then the run's own failure; redacted."""
     run_id = record.run_id
     payloads = [
         check_alert(entry.dagster_event.event_specific_data, run_id, ui_url)
@@ -112,8 +193,9 @@ def _run_alerts(instance: dg.DagsterInstance, record, ui_url: str) -> list[dict]
     ]
     event = record.event_log_entry.dagster_event
     if event.event_type == dg.DagsterEventType.RUN_FAILURE:
-        payloads.append(run_alert(instance.get_run_by_id(run_id), run_id, event.message or "", ui_url))
-    return payloads
+        errors = _step_errors(instance, run_id, event)
+        payloads.append(run_alert(instance.get_run_by_id(run_id), run_id, event.message or "", ui_url, errors))
+    return [{"text": redact(p["text"])} for p in payloads]
 
 
 def _newest_finish(instance: dg.DagsterInstance) -> int:
@@ -169,7 +251,9 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, alert_webhook: Ale
         position = _load_cursor(instance, context.cursor)
         if not alert_webhook.url:
             cursor = _save_cursor(instance, max(position, (_newest_finish(instance) + 1, 0)))
-            context.log.info(f"alerts are off: {WEBHOOK_SETTING} is not set")
+            if not _alerts_off_logged.is_set():
+                _alerts_off_logged.set()
+                context.log.info(f"alerts are off: {WEBHOOK_SETTING} is not set")
             return dg.SensorResult(cursor=cursor, skip_reason=f"{WEBHOOK_SETTING} is not set")
         alerts, read_up_to = pending_alerts(instance, position[0] - 1, alert_webhook.ui_url)
         sent = rejected = 0

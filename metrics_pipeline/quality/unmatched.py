@@ -5,12 +5,19 @@ Reading what did *not* match needs the source itself; the functions here read a 
 files for the window (its catalog's `window_files`). They are the proposed
 `InstallsSource.unmatched_projects` / `CommitsSource.unmatched_repos` methods; other source kinds
 report the check as not available.
+
+A renamed repo is told apart two ways. With a GitHub token, the registry repos that could explain an
+unmatched repo (no commits under their own spelling in the window) are looked up: GitHub answers a
+renamed or transferred repo with its new `full_name`. Without one (and for repos not looked up),
+owner and name are compared apart: the same name under another owner, or the same owner with a
+similar name, is a probable rename even when the whole strings differ more than `SIMILARITY` allows.
 """
 
 
 import difflib
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import dagster as dg
@@ -21,10 +28,13 @@ from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.partitions import DAILY
 from metrics_pipeline.quality.evaluations import Outcome, partition_evaluations, partitioned_check
 from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN, NOT_GITHUB_REPO, PluginRegistry, Registry
+from metrics_pipeline.resources.github import GitHubApi, Resolution
 
 WARN = dg.AssetCheckSeverity.WARN
 SIMILARITY = 0.85  # difflib ratio above which two names are "another spelling"
 EXAMPLES = 5
+CONTAINED_NAME = 4  # a name inside another of the same owner (spotfinder, napari-spotfinder) counts from this length
+RENAME_LOOKUPS = 50  # registry repos looked up on GitHub per check run, most suspect first
 
 
 def _loose(name: str) -> str:
@@ -105,28 +115,115 @@ def unmatched_projects(counts: dict[tuple[date, str], int], registry: Registry) 
     return found
 
 
-def unmatched_repos(counts: dict[tuple[date, str], int], registry: Registry) -> dict[date, list[str]]:
-    repos = [repo for _, repo in registry.plugin_repos]
+def _owner_and_name(repo: str) -> tuple[str, str]:
+    owner, _, name = repo.partition("/")
+    return _loose(owner), _loose(name)
+
+
+def _similar_names(a: str, b: str) -> float:
+    shorter, longer = sorted((a, b), key=len)
+    if len(shorter) >= CONTAINED_NAME and shorter in longer:
+        return 1.0
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def _owner_apart(repos: Sequence[str]) -> Callable[[str], str | None]:
+    """Finds the registry repo a repo probably is, renamed: the same name under another owner, or
+    the same owner with a similar name; each distinct repo is compared once per check run."""
+    by_name: dict[str, str] = {}
+    by_owner: dict[str, list[tuple[str, str]]] = {}
+    for repo in repos:
+        owner, name = _owner_and_name(repo)
+        by_name.setdefault(name, repo)
+        by_owner.setdefault(owner, []).append((name, repo))
+
+    @functools.cache
+    def find(repo: str) -> str | None:
+        owner, name = _owner_and_name(repo)
+        if name in by_name:
+            return by_name[name]
+        score, match = max(((_similar_names(name, n), r) for n, r in by_owner.get(owner, [])), default=(0.0, None))
+        return match if score >= SIMILARITY else None
+
+    return find
+
+
+@dataclass
+class RepoFindings:
+    """What a window's commits say about the registry's repos: per day, and GitHub figures for the window."""
+
+    examples: dict[date, list[str]] = field(default_factory=dict)
+    renamed: dict[date, dict[str, str]] = field(default_factory=dict)  # registry spelling -> GitHub's full_name
+    window_figures: dict = field(default_factory=dict)
+
+
+def _suspects(unmatched: list[str], guesses: dict[str, str | None], repos: list[str], active: set[str]) -> list[str]:
+    """Registry repos worth a lookup, most suspect first: those a comparison points at, then those
+    without commits under their own spelling in the window (sharing an owner or a name first)."""
+    guessed = sorted({g for g in guesses.values() if g in repos})
+    near = {part for u in unmatched for part in _owner_and_name(u)}
+    silent = [r for r in repos if r.lower() not in active and r not in guessed]
+    silent.sort(key=lambda r: (not set(_owner_and_name(r)) & near, r.lower()))
+    return guessed + silent
+
+
+def _github_lookups(github: GitHubApi, unmatched: list[str], guesses: dict, repos: list[str], active: set[str]):
+    suspects = _suspects(unmatched, guesses, repos, active)
+    resolved = github.current_full_names(suspects[:RENAME_LOOKUPS], until_found=unmatched)
+    figures = {"github_lookups": len(resolved.full_names)}
+    if len(resolved.full_names) == RENAME_LOOKUPS < len(suspects):
+        figures["github_lookups_skipped"] = len(suspects) - RENAME_LOOKUPS
+    if resolved.stopped:
+        figures["github_lookup_stopped"] = resolved.stopped
+    return resolved, figures
+
+
+def unmatched_repos(
+    counts: dict[tuple[date, str], int], registry: Registry, github: GitHubApi | None = None
+) -> RepoFindings:
+    """Commit repos that match no registry repo but probably are one, renamed or moved; GitHub is
+    asked (with a token) only when some repo did not match, and only about suspect registry repos."""
+    repos = sorted({repo for _, repo in registry.plugin_repos})
     known = {r.lower() for r in repos}
-    by_name = {r.split("/", 1)[-1].lower(): r for r in repos}
-    repo_lookalike, plugin_lookalike = _lookalikes(repos), _lookalikes(registry.plugin_names)
-    found: dict[date, list[str]] = {}
+    owner_apart, repo_lookalike = _owner_apart(repos), _lookalikes(repos)
+    plugin_lookalike = _lookalikes(registry.plugin_names)
+    unmatched = sorted({repo for (_, repo) in counts if repo.lower() not in known})
+    guesses: dict[str, str | None] = {}
+    for repo in unmatched:
+        guesses[repo] = owner_apart(repo) or repo_lookalike(repo)
+        if guesses[repo] is None and (plugin := plugin_lookalike(repo.split("/", 1)[-1])) is not None:
+            guesses[repo] = f"plugin {plugin}"
+    findings, resolved = RepoFindings(), Resolution()
+    if unmatched and github is not None and github.has_credentials():
+        active = {repo.lower() for (_, repo) in counts}
+        resolved, findings.window_figures = _github_lookups(github, unmatched, guesses, repos, active)
+    renamed_to = {new.lower(): (old, new) for old, new in resolved.full_names.items() if new and new.lower() != old.lower()}
     for (day, repo), n in sorted(counts.items()):
         if repo.lower() in known:
             continue
-        match = by_name.get(repo.split("/", 1)[-1].lower()) or repo_lookalike(repo)
-        if match is None and (plugin := plugin_lookalike(repo.split("/", 1)[-1])) is not None:
-            match = f"plugin {plugin}"
-        if match is not None:
-            found.setdefault(day, []).append(f"repo {repo!r} ({n} commits) looks like {match!r} (renamed or moved?)")
-    return found
+        if repo.lower() in renamed_to:
+            old, new = renamed_to[repo.lower()]
+            findings.examples.setdefault(day, []).append(
+                f"repo {repo!r} ({n} commits) is registry repo {old!r}, renamed on GitHub to {new!r}")
+            findings.renamed.setdefault(day, {})[old] = new
+        elif guesses[repo] is not None and resolved.full_names.get(guesses[repo]) is None:
+            # (a guessed registry repo GitHub found where it was is not this one renamed)
+            findings.examples.setdefault(day, []).append(
+                f"repo {repo!r} ({n} commits) looks like {guesses[repo]!r} (renamed or moved?)")
+    return findings
 
 
-def _outcomes(keys: list[str], found: dict[date, list[str]], extra: list[str], figure: str) -> dict[str, Outcome]:
+def _outcomes(
+    keys: list[str], found: dict[date, list[str]], extra: list[str], figure: str,
+    day_figures: dict[date, dict] | None = None, window_figures: dict | None = None,
+) -> dict[str, Outcome]:
     outcomes = {}
-    for key in keys:  # registry-wide findings (`extra`) are reported once, on the newest day
-        examples = found.get(date.fromisoformat(key), []) + (extra if key == max(keys) else [])
-        outcomes[key] = Outcome(not examples, {figure: len(examples), "examples": "\n".join(examples[:EXAMPLES])})
+    for key in keys:  # registry-wide findings (`extra`, `window_figures`) are reported once, on the newest day
+        day, newest = date.fromisoformat(key), key == max(keys)
+        examples = found.get(day, []) + (extra if newest else [])
+        figures = {figure: len(examples), "examples": "\n".join(examples[:EXAMPLES])}
+        figures |= (day_figures or {}).get(day, {}) | ((window_figures or {}) if newest else {})
+        outcomes[key] = Outcome(not examples, figures)
     return outcomes
 
 
@@ -158,19 +255,20 @@ def raw_installs_unmatched_projects(
 
 @partitioned_check(asset=dg.AssetKey("raw_commits"), partitions_def=DAILY)
 def raw_commits_unmatched_repos(
-    context: dg.AssetCheckExecutionContext, commits_source: CommitsSource, registry: PluginRegistry
+    context: dg.AssetCheckExecutionContext, commits_source: CommitsSource, registry: PluginRegistry, github: GitHubApi
 ):
-    """WARN: commit repos that look like a registry repo but did not match (renamed, moved), and
-    registry plugins whose code_repository is not a GitHub URL."""
+    """WARN: commit repos that are a registry repo renamed or moved (GitHub's answer with a token,
+    owner and name compared apart without), and registry plugins whose code_repository is not GitHub."""
     keys = context.partition_keys
     loaded = registry.load()
     not_github = [line for line in loaded.quarantined if NOT_GITHUB_REPO in line]
-    if not hasattr(commits_source, "window_files"):
-        found: dict[date, list[str]] = {}
-    else:
+    findings = RepoFindings()
+    if hasattr(commits_source, "window_files"):
         start, end = _window(keys)
-        found = unmatched_repos(commit_repos(commits_source.window_files(start, end), start, end), loaded)
-    yield from partition_evaluations(context, _outcomes(keys, found, not_github, "unmatched_repos"), WARN)
+        findings = unmatched_repos(commit_repos(commits_source.window_files(start, end), start, end), loaded, github)
+    renamed = {day: {"renamed_repos": names} for day, names in findings.renamed.items()}
+    outcomes = _outcomes(keys, findings.examples, not_github, "unmatched_repos", renamed, findings.window_figures)
+    yield from partition_evaluations(context, outcomes, WARN)
 
 
 UNMATCHED_CHECKS = [raw_installs_unmatched_projects, raw_commits_unmatched_repos]

@@ -3,12 +3,20 @@ with bounded waits for rate limits and server errors."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from metrics_pipeline.resources.secrets import ParameterStoreSecrets, parameter_store_from, resolve_credential
+from metrics_pipeline.resources.secrets import (
+    CredentialError,
+    ParameterStoreSecrets,
+    parameter_store_from,
+    resolve_credential,
+    scrub,
+)
 
 if TYPE_CHECKING:
     from github import Github
@@ -39,6 +47,14 @@ def bounded_retry_class() -> type:
     return BoundedGithubRetry
 
 
+@dataclass
+class Resolution:
+    """Where looked-up repos live now (None: gone), and why the lookups stopped early, if they did."""
+
+    full_names: dict[str, str | None] = field(default_factory=dict)
+    stopped: str | None = None
+
+
 class GitHubApi(dg.ConfigurableResource):
     """A PyGithub client for api.github.com or a compatible base URL; all waits are bounded."""
 
@@ -54,9 +70,17 @@ class GitHubApi(dg.ConfigurableResource):
     seconds_between_requests: float = 0.25
     secrets: ParameterStoreSecrets | None = None
 
+    def has_credentials(self) -> bool:
+        """Whether a token is configured (or may be in the parameter store); optional callers skip GitHub otherwise."""
+        return bool(self._token()) or self.secrets is not None
+
+    def _token(self) -> str:
+        # Unset when the definitions loaded, the secret may still be mounted into the run's environment.
+        return self.token or dg.EnvVar(TOKEN_SETTING).get_value() or ""
+
     def client(self) -> tuple[Github, list[str]]:
         """A client plus the secret values it holds, so callers can scrub them from what they report."""
-        token = resolve_credential(TOKEN_SETTING, self.token, self.secrets)
+        token = resolve_credential(TOKEN_SETTING, self._token(), self.secrets)
         from github import Auth, Github
 
         retry = bounded_retry_class()(
@@ -78,14 +102,51 @@ class GitHubApi(dg.ConfigurableResource):
         )
         return client, [token]
 
+    def current_full_names(self, repos: Sequence[str], until_found: Collection[str] = (), reserve: int = 500) -> Resolution:
+        """Each repo's full_name now, in order: GitHub answers a renamed or transferred repo (through a
+        301) with its new one. Stops early, keeping what it found, once every name in `until_found` was
+        an answer, on an error, or when this hour's remaining requests fall to `reserve` (the landings'
+        budget)."""
+        from github import BadCredentialsException, UnknownObjectException
+
+        found, wanted = Resolution(), {name.lower() for name in until_found}
+        try:
+            gh, secrets = self.client()
+        except CredentialError as error:
+            found.stopped = str(error)
+            return found
+        try:
+            for repo in repos:
+                try:
+                    answer = gh.get_repo(repo)
+                except UnknownObjectException:
+                    found.full_names[repo] = None
+                    continue
+                found.full_names[repo] = answer.full_name
+                wanted.discard(answer.full_name.lower())
+                if until_found and not wanted:
+                    break
+                remaining = answer.raw_headers.get("x-ratelimit-remaining")
+                if remaining is not None and int(remaining) <= reserve and len(found.full_names) < len(repos):
+                    found.stopped = f"{remaining} GitHub requests left this hour (reserve {reserve})"
+                    break
+        except BadCredentialsException:
+            found.stopped = f"GitHub refused the token (401 Bad credentials): check {TOKEN_SETTING}"
+        except Exception as error:  # bounded retries exhausted, a wait too long, a timeout: keep what was found
+            found.stopped = scrub(f"{type(error).__name__}: {error}", secrets)[:300]
+        finally:
+            gh.close()
+        return found
+
 
 def github_api_from(env) -> GitHubApi:
-    """The client resource for `env`: METRICS_GITHUB_TOKEN (or SSM) and optional METRICS_GITHUB_BASE_URL."""
+    """The client resource for `env`: METRICS_GITHUB_TOKEN (or SSM) and optional METRICS_GITHUB_BASE_URL.
+    Never an unset EnvVar: steps that use GitHub only when a token exists must still start without one."""
     fields: dict = {}
     store = parameter_store_from(env)
     if store is not None:
         fields["secrets"] = store
-    if env.get(TOKEN_SETTING) or store is None:
+    if env.get(TOKEN_SETTING):
         fields["token"] = dg.EnvVar(TOKEN_SETTING)
     if env.get(BASE_URL_SETTING):
         fields["base_url"] = dg.EnvVar(BASE_URL_SETTING)

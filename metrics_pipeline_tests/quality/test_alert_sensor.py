@@ -84,7 +84,9 @@ def _expected(result: dg.ExecuteInProcessResult, day: str) -> list[dict]:
                  "null_values=0, out_of_window_source_rows=0, source_downloads=5, untracked_plugin_rows=1\n" + link},
         {"text": f":warning: WARN check `raw_installs_unmatched_projects` failed on `raw_installs [{day}]`\n"
                  "examples=project 'naparifoo' (2 downloads) looks like plugin 'napari-foo', unmatched_projects=1\n" + link},
-        {"text": f":x: run of `__ephemeral_asset_job__` [{day}] failed: {failure}\n{link}"},
+        {"text": f":x: run of `__ephemeral_asset_job__` [{day}] failed: {failure}\n"
+                 "`raw_installs_raw_installs_match_source`: DagsterAssetCheckFailedError: 1 blocking asset check "
+                 f"failed with ERROR severity: raw_installs: raw_installs_match_source\n{link}"},
     ]
 
 

@@ -4,7 +4,8 @@ Serves `GET /repos/{owner}/{repo}` and `GET /repos/{owner}/{repo}/commits` (comm
 `since`/`until`, `per_page`/`page` with `Link` headers), the community routes of
 `github_stub_community` (issues, pulls, timelines, org members), rate-limit headers on every
 reply (a 304 costs none), an ETag on every 200 (`If-None-Match` -> 304), 404 for gone repos,
-301 for renamed ones, and a queue of faults for the next requests.
+301 for renamed ones (to the new name, or to `/repositories/{id}` as api.github.com does), and a
+queue of faults for the next requests.
 Run in a thread (`GitHubStub().start()`) or as
 `python -m metrics_pipeline_tests.support.github_stub --port P --data repos.json`.
 """
@@ -55,6 +56,7 @@ class StubRepo:
     commits: list[StubCommit] = field(default_factory=list)
     gone: bool = False
     moved_to: str | None = None
+    moved_via_id: bool = False  # 301 to /repositories/{id} instead of /repos/{new}
     items: dict = field(default_factory=dict)  # number -> github_stub_community.StubItem
 
 
@@ -83,11 +85,11 @@ class GitHubStub(CommunityScripting):
     def add_repo(self, repo: str) -> StubRepo:
         return self.repos.setdefault(repo.lower(), StubRepo(repo))
 
-    def rename(self, old: str, new: str) -> None:
-        """`old` answers 301 to `new`, which keeps the commits."""
+    def rename(self, old: str, new: str, via_id: bool = False) -> None:
+        """`old` answers 301 to `new` (`via_id`: to `/repositories/{id}`), which keeps the commits."""
         stub = self.repos.pop(old.lower(), StubRepo(old))
         self.repos[new.lower()] = StubRepo(new, stub.commits, items=stub.items)
-        self.repos[old.lower()] = StubRepo(old, moved_to=new)
+        self.repos[old.lower()] = StubRepo(old, moved_to=new, moved_via_id=via_id)
 
     def remove(self, repo: str) -> None:
         self.repos[repo.lower()] = StubRepo(repo, gone=True)
@@ -164,6 +166,11 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
             if fault:
                 return self._fault(fault)
             parts = url.path.strip("/").split("/")
+            if len(parts) >= 2 and parts[0] == "repositories":
+                by_id = {repo_id(r.full_name): r.full_name for r in stub.repos.values() if not (r.gone or r.moved_to)}
+                if parts[1] not in by_id:
+                    return self._reply(404, {"message": "Not Found"})
+                parts = ["repos", *by_id[parts[1]].split("/"), *parts[2:]]
             if len(parts) == 3 and parts[0] == "orgs" and parts[2] == "public_members":
                 return self._reply(*route_org(stub.base_url, stub.members, parts[1], parse_qs(url.query), url.path))
             if len(parts) < 3 or parts[0] != "repos":
@@ -173,7 +180,8 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
                 return self._reply(404, {"message": "Not Found"})
             if repo.moved_to:
                 rest = "/".join(parts[3:])
-                location = f"{stub.base_url}/repos/{repo.moved_to}" + (f"/{rest}" if rest else "")
+                target = f"repositories/{repo_id(repo.moved_to)}" if repo.moved_via_id else f"repos/{repo.moved_to}"
+                location = f"{stub.base_url}/{target}" + (f"/{rest}" if rest else "")
                 location += f"?{url.query}" if url.query else ""
                 return self._reply(301, {"message": "Moved Permanently", "url": location}, {"Location": location})
             if len(parts) == 3:
@@ -249,10 +257,15 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def repo_id(full_name: str) -> str:
+    """The repo's numeric id as its `/repositories/{id}` path segment (stable per full name)."""
+    return str(zlib.crc32(full_name.lower().encode()))
+
+
 def _repo_json(base: str, repo: StubRepo) -> dict:
     owner, name = repo.full_name.split("/", 1)
     return {
-        "id": zlib.crc32(repo.full_name.lower().encode()),
+        "id": int(repo_id(repo.full_name)),
         "name": name,
         "full_name": repo.full_name,
         "owner": {"login": owner, "id": 1, "type": "Organization"},
