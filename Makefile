@@ -7,7 +7,7 @@ export VIRTUAL_ENV := $(VENV)
 export METRICS_HOME ?= $(CURDIR)/.metrics
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo test dev lock screenshots bench
+.PHONY: setup demo test dev api lock screenshots bench
 
 setup:
 	@VENV=$(VENV) bash scripts/setup.sh
@@ -21,9 +21,17 @@ demo: setup
 test: setup
 	$(PYTHON) -m pytest -q
 
-## The UI on http://127.0.0.1:3000 over the demo's data (run `make demo` first).
+## The UI on http://127.0.0.1:$(PORT) over the demo's data (run `make demo` first); `make dev PORT=3001`.
+PORT ?= 3000
 dev: setup
-	$(PYTHON) -m metrics_pipeline.demo.dev -h 127.0.0.1 -p 3000
+	$(PYTHON) -m metrics_pipeline.demo.dev -h 127.0.0.1 -p $(PORT)
+
+## The read API on http://127.0.0.1:$(API_PORT) over what `make demo` produced: its DuckDB warehouse, no server needed.
+API_PORT ?= 8000
+api: setup
+	METRICS_API_BACKEND="$${METRICS_API_BACKEND:-duckdb}" \
+	METRICS_WAREHOUSE_PATH="$${METRICS_WAREHOUSE_PATH:-$(METRICS_HOME)/warehouse.duckdb}" \
+	$(PYTHON) -m metrics_pipeline.api --host 127.0.0.1 --port $(API_PORT)
 
 ## Refresh requirements.lock after changing dependencies in pyproject.toml (then commit it).
 lock:

@@ -1,19 +1,26 @@
-"""Read API latency: /metrics/{plugin} over HTTP against each backend (not run in CI).
+"""Read API latency: /metrics/{plugin} over HTTP against each backend, and against napari-hub's reader
+(not run in CI).
 
-    python bench/bench_api.py [--plugins 100] [--days 400] [--requests 2000] [--concurrency 1 4]
-        [--targets duckdb postgres dynalite moto] [--dynalite /tmp/dynalite_api/node_modules/dynalite/cli.js]
+    python bench/bench_api.py [--plugins 100] [--days 400] [--requests 2000] [--concurrency 1 8] [--delay-ms 5]
+        [--targets dynalite-5ms dynalite-5ms-nocache hub-dynalite-5ms duckdb postgres dynalite moto]
+        [--dynalite /tmp/dynalite_api/node_modules/dynalite/cli.js]
 
 Builds one synthetic warehouse and publishes it with the real sinks to a throwaway Postgres and
 moto_server; dynalite (`npm install dynalite` into a temp dir) gets a copy of moto's items:
-moto's Query scans the whole table, dynalite's uses its key index. Starts
-`python -m metrics_pipeline.api` per target and times `/metrics/{plugin}` from client threads
-with keep-alive (10 % unknown plugins). Backend calls per request come from `X-Backend-Calls`.
+moto's Query scans the whole table, dynalite's uses its key index. The `*-5ms` targets reach
+dynalite through a proxy adding --delay-ms to every request (bench/api_peers.py), as a remote
+DynamoDB would; `hub-dynalite-5ms` is napari-hub's reader on the same tables, `-nocache` our API
+with METRICS_API_CACHE_ENTRIES=0. Times `/metrics/{plugin}` from client threads with keep-alive
+(10 % unknown plugins, the same sequence for every target). DynamoDB requests per page come from
+`X-Backend-Calls`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import random
 import statistics
 import sys
@@ -96,9 +103,11 @@ def copy_to_dynalite(source: DynamoDBResource, target: DynamoDBResource, warehou
     return copied
 
 
-def hammer(url: str, plugins: list[str], requests: int, concurrency: int, seed: int = 7) -> dict:
-    rng = random.Random(seed)
-    names = [rng.choice(plugins) if rng.random() < 0.9 else f"not-a-plugin-{rng.randrange(1000)}" for _ in range(requests)]
+def hammer(url: str, plugins: list[str], requests: int, concurrency: int) -> dict:
+    """p50/p99 of `requests` pages from `concurrency` threads; the unknown names differ per level (new misses)."""
+    rng = random.Random(7 + concurrency)
+    names = [rng.choice(plugins) if rng.random() < 0.9 else f"not-a-plugin-{concurrency}-{rng.randrange(1000)}"
+             for _ in range(requests)]
     with httpx.Client(base_url=url, timeout=60) as warm:
         for name in names[:50]:
             assert warm.get(f"/metrics/{name}").status_code == 200
@@ -132,42 +141,60 @@ def hammer(url: str, plugins: list[str], requests: int, concurrency: int, seed: 
     }
 
 
+PEERS = str(Path(__file__).with_name("api_peers.py"))
+DELAYED = ("dynalite-5ms", "dynalite-5ms-nocache", "hub-dynalite-5ms")
+TARGETS = (*DELAYED, "duckdb", "postgres", "dynalite", "moto")
+
+
+def machine() -> str:
+    """CPU count and model, for the figures' context."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} CPU ({model}), Python {platform.python_version()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--plugins", type=int, default=100)
     parser.add_argument("--days", type=int, default=400)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--targets", nargs="+", default=["duckdb", "postgres", "dynalite"],
-                        choices=["duckdb", "postgres", "dynalite", "moto"])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--delay-ms", type=float, default=5.0, help="added to every DynamoDB request of the -5ms targets")
+    parser.add_argument("--targets", nargs="+", default=list(DELAYED), choices=TARGETS)
     parser.add_argument("--dynalite", default="/tmp/dynalite_api/node_modules/dynalite/cli.js",
                         help="dynalite's cli.js (npm install dynalite into a temp dir)")
+    parser.add_argument("--out", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
     for name, value in {**LOCAL_CREDENTIALS, "AWS_REGION": LOCAL_REGION}.items():
         os.environ.setdefault(name, value)
     today = FIRST_DAY + timedelta(days=args.days)
     plugins = [f"napari-plugin-{p}" for p in range(args.plugins)]
+    targets = set(args.targets)
     servers, rows = [], []
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             warehouse = build_warehouse(Path(tmp) / "bench.duckdb", args.plugins, args.days)
             with warehouse.connect(read_only=True) as con:
                 print("daily_installs rows:", con.execute("SELECT count(*) FROM daily_installs").fetchone()[0])
-            started = time.perf_counter()
-            WarehouseBackend(warehouse.path, 10).read_plugin(plugin_query(plugins[0], 12, today))
-            print(f"DuckDB snapshot + first read: {time.perf_counter() - started:.3f}s", flush=True)
-            stack, envs = f"bench{uuid.uuid4().hex[:6]}", {}
-            if "duckdb" in args.targets:
-                envs["duckdb"] = {"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": warehouse.path}
-            if "postgres" in args.targets:
+            stack, commands = f"bench{uuid.uuid4().hex[:6]}", {}
+
+            def api(port: int) -> list[str]:
+                return [sys.executable, "-m", "metrics_pipeline.api", "--port", str(port)]
+            if "duckdb" in targets:
+                started = time.perf_counter()
+                WarehouseBackend(warehouse.path, 10).read_plugin(plugin_query(plugins[0], 12, today))
+                print(f"DuckDB snapshot + first read: {time.perf_counter() - started:.3f}s", flush=True)
+                commands["duckdb"] = (api, {"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": warehouse.path})
+            if "postgres" in targets:
                 postgres_server = start_postgres()
                 servers.append(postgres_server)
                 postgres = PostgresResource(dsn=postgres_server.dsn)
                 publish(PG_INSTALLS, warehouse, postgres)
                 publish(PG_GITHUB, warehouse, postgres)
                 publish_status(warehouse, postgres=postgres)
-                envs["postgres"] = {"METRICS_API_BACKEND": "postgres", "METRICS_POSTGRES_DSN": postgres_server.dsn}
-            if {"dynalite", "moto"} & set(args.targets):  # the real sink writes to moto_server
+                commands["postgres"] = (api, {"METRICS_API_BACKEND": "postgres", "METRICS_POSTGRES_DSN": postgres_server.dsn})
+            if targets - {"duckdb", "postgres"}:  # the real sink writes to moto_server
                 moto, moto_url = start_dynamodb(tmp)
                 servers.append(moto)
                 moto_resource = DynamoDBResource(stack=stack, endpoint_url=moto_url)
@@ -176,37 +203,70 @@ def main() -> None:
                 publish_github_activity(warehouse, moto_resource, as_of=today)
                 publish_status(warehouse, dynamodb=moto_resource)
                 print(f"moto_server publish: {time.perf_counter() - started:.1f}s", flush=True)
-            if "dynalite" in args.targets:
+            dynamodb_env = {"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": stack}
+            if targets & {"dynalite", *DELAYED}:
                 port = free_port()
                 servers.append(start_server(["node", args.dynalite, "--port", str(port)], port, Path(tmp) / "dynalite.log"))
                 url = f"http://127.0.0.1:{port}"
                 count = copy_to_dynalite(moto_resource, DynamoDBResource(stack=stack, endpoint_url=url), warehouse)
                 print(f"dynalite: {count} items copied", flush=True)
-                envs["dynamodb (dynalite)"] = {"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": stack,
-                                               "METRICS_DYNAMODB_ENDPOINT_URL": url}
-            if "moto" in args.targets:
-                envs["dynamodb (moto_server)"] = {"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": stack,
-                                                  "METRICS_DYNAMODB_ENDPOINT_URL": moto_url}
-            for label, env in envs.items():
+                commands["dynamodb (dynalite)"] = (api, {**dynamodb_env, "METRICS_DYNAMODB_ENDPOINT_URL": url})
+                if targets & set(DELAYED):
+                    delayed = free_port()
+                    servers.append(start_server([sys.executable, PEERS, "proxy", str(delayed), str(port), str(args.delay_ms)],
+                                                delayed, Path(tmp) / "proxy.log"))
+                    slow = {**dynamodb_env, "METRICS_DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{delayed}"}
+                    label = f"+{args.delay_ms:g} ms/request"
+                    commands[f"ours, dynalite {label}"] = (api, slow)
+                    commands[f"ours without cache, dynalite {label}"] = (api, {**slow, "METRICS_API_CACHE_ENTRIES": "0"})
+                    registry = Path(tmp) / "registry.json"
+                    registry.write_text(json.dumps({p: f"Org/{p}" for p in plugins}))
+
+                    def hub(port: int) -> list[str]:
+                        return [sys.executable, PEERS, "hub", str(port), stack, slow["METRICS_DYNAMODB_ENDPOINT_URL"],
+                                today.isoformat(), str(registry)]
+
+                    commands[f"napari-hub reader, dynalite {label}"] = (hub, {})
+            if "moto" in targets:
+                commands["dynamodb (moto_server)"] = (api, {**dynamodb_env, "METRICS_DYNAMODB_ENDPOINT_URL": moto_url})
+            chosen = {label: c for label, c in commands.items() if _wanted(label, targets)}
+            for label, (command, env) in chosen.items():
                 port = free_port()
-                api = start_server([sys.executable, "-m", "metrics_pipeline.api", "--port", str(port)], port,
-                                   Path(tmp) / f"api-{port}.log", env={**env, "METRICS_API_TODAY": today.isoformat()},
-                                   timeout=60)
+                server = start_server(command(port), port, Path(tmp) / f"api-{port}.log",
+                                      env={**env, "METRICS_API_TODAY": today.isoformat()}, timeout=60)
                 try:
                     for concurrency in args.concurrency:
+                        load = os.getloadavg()[0]
                         result = hammer(f"http://127.0.0.1:{port}", plugins, args.requests, concurrency)
+                        result["load_before"] = load
                         rows.append((label, concurrency, result))
-                        print(label, concurrency, result, flush=True)
+                        print(label, concurrency, {k: round(v, 2) for k, v in result.items()}, flush=True)
                 finally:
-                    api.stop()
+                    server.stop()
         finally:
             for server in reversed(servers):
                 server.stop()
-    print("\n| backend | client threads | requests | p50 | p99 | requests/s | backend calls / request |")
+    print(f"\n{machine()}; {args.plugins} plugins x {args.days} days, {args.requests:,} requests per line")
+    print("\n| reader | client threads | p50 | p99 | requests/s | DynamoDB requests / page | load before |")
     print("|---|---|---|---|---|---|---|")
     for label, concurrency, r in rows:
-        print(f"| {label} | {concurrency} | {r['requests']:,} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | "
-              f"{r['rps']:,.0f} | {r['calls']:g} |")
+        print(f"| {label} | {concurrency} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['rps']:,.0f} | "
+              f"{r['calls']:.2f} | {r['load_before']:.1f} |")
+    if args.out:
+        args.out.write_text(json.dumps([{"reader": label, "clients": c, **r} for label, c, r in rows], indent=1))
+
+
+def _wanted(label: str, targets: set[str]) -> bool:
+    """Which command lines the chosen --targets select."""
+    return any((
+        "duckdb" in targets and label == "duckdb",
+        "postgres" in targets and label == "postgres",
+        "dynalite" in targets and label == "dynamodb (dynalite)",
+        "moto" in targets and label == "dynamodb (moto_server)",
+        "dynalite-5ms" in targets and label.startswith("ours, dynalite"),
+        "dynalite-5ms-nocache" in targets and label.startswith("ours without cache"),
+        "hub-dynalite-5ms" in targets and label.startswith("napari-hub reader"),
+    ))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,17 @@ import sys
 import uvicorn
 
 from metrics_pipeline.api.app import create_app
-from metrics_pipeline.api.settings import ApiSettingsError, settings_from_env
+from metrics_pipeline.api.settings import ApiSettings, ApiSettingsError, masked_dsn, settings_from_env
+
+
+def _source(settings: ApiSettings) -> str:
+    """Where the answers come from, for the start-up line (the DSN's password masked)."""
+    if settings.backend == "duckdb":
+        missing = "" if os.path.exists(settings.warehouse_path) else " (does not exist yet: run `make demo` or the pipeline)"
+        return f"the DuckDB warehouse {settings.warehouse_path}{missing}"
+    if settings.backend == "postgres":
+        return f"Postgres {masked_dsn(settings.postgres_dsn)}"
+    return f"DynamoDB stack {settings.dynamodb_stack} at {settings.dynamodb_endpoint_url or 'AWS'}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     except ApiSettingsError as error:
         print(f"metrics_pipeline.api: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    app = create_app(settings)
+    print(f"read API on http://{args.host}:{args.port} (try /metrics/<plugin>, /export, /docs) from {_source(settings)}",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 

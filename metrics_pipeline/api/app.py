@@ -9,9 +9,8 @@ from datetime import date
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from packaging.utils import canonicalize_name
 
-from metrics_pipeline.api import community, timeline
+from metrics_pipeline.api import community, inputs, timeline
 from metrics_pipeline.api.backends import make_backend
 from metrics_pipeline.api.backends.base import (
     BackendUnavailable, BadRequest, CommunityUnavailable, ExportUnavailable, MetricsBackend,
@@ -19,8 +18,8 @@ from metrics_pipeline.api.backends.base import (
 from metrics_pipeline.api.export_route import add_export_route
 from metrics_pipeline.api.settings import ApiSettings
 
-MAX_NAME_LENGTH = 200
-LIMIT_DOC = "Months in each timeline, ending with last month (default 12; non-numeric or negative: 0)."
+LIMIT_DOC = (f"Months in each timeline, ending with last month: ASCII digits only (default 12; anything else: 0; "
+             f"above {inputs.MAX_LIMIT}: {inputs.MAX_LIMIT}).")
 PLUGIN_DOC = "Plugin name in any spelling: matched after PEP 503 normalization."
 
 
@@ -50,6 +49,7 @@ def create_app(
         description="Plugin install and commit metrics in the hub's shape, with data freshness, and bulk export.",
         lifespan=lifespan,
     )
+    app.add_middleware(inputs.RequireUtf8Names)
 
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, error: BadRequest):
@@ -69,18 +69,13 @@ def create_app(
     async def not_served(_: Request, error: ExportUnavailable | CommunityUnavailable):
         return JSONResponse({"detail": str(error)}, status_code=501)
 
-    def checked(plugin: str, limit: str | None) -> int:
-        if len(plugin) > MAX_NAME_LENGTH:
-            raise BadRequest(f"plugin name is longer than {MAX_NAME_LENGTH} characters")
-        try:
-            return timeline.parse_limit(limit)
-        except timeline.BadLimit as error:
-            raise BadRequest(str(error)) from None
+    def checked(plugin: str, limit: str | None) -> tuple[str, int]:
+        return inputs.plugin_name(plugin), inputs.parse_limit(limit)
 
     def answer(plugin: str, limit: str | None, installs: bool, commits: bool) -> JSONResponse:
-        months = checked(plugin, limit)
+        name, months = checked(plugin, limit)
         day = today()
-        query = timeline.plugin_query(canonicalize_name(plugin), months, day, installs, commits)
+        query = timeline.plugin_query(name, months, day, installs, commits)
         facts = backend.read_plugin(query)
         body = {}
         if installs:
@@ -108,10 +103,10 @@ def create_app(
     def community_metrics(plugin: str = Path(description=PLUGIN_DOC), limit: str | None = Query(None, description=LIMIT_DOC)):
         """Monthly `timeline` and all-time `stats` of the repo's issues and PRs (hours: null without items);
         unknown plugin or no tracked repo: `repo` null and zeros. DynamoDB: served by the export backend."""
-        months, day = checked(plugin, limit), today()
+        (name, months), day = checked(plugin, limit), today()
         if community_backend is None:
             raise CommunityUnavailable(community.UNAVAILABLE)
-        query = community.community_query(canonicalize_name(plugin), months, day)
+        query = community.community_query(name, months, day)
         facts = community_backend.read_community(query)
         return JSONResponse(community.community_body(query, facts, day, settings.stale_after_days),
                             headers={"X-Backend-Calls": str(facts.backend_calls)})
@@ -122,5 +117,5 @@ def create_app(
         return {"status": "ok", "backend": backend.name,
                 "export_backend": export_backend.name if export_backend else None}
 
-    add_export_route(app, export_backend)
+    add_export_route(app, export_backend, settings.public_url)
     return app

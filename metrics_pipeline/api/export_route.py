@@ -9,16 +9,18 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from datetime import date, datetime
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from packaging.utils import canonicalize_name
 
 from metrics_pipeline.api.backends.base import BadRequest, ExportUnavailable, MetricsBackend
+from metrics_pipeline.api.inputs import plugin_name, positive, shown, shown_digits
 from metrics_pipeline.api.export import DATASETS, PAGE_SIZE_MAX, ExportRequest
 from metrics_pipeline.plugins.export import plugin_datasets
 
 CHUNK_ROWS = 200
+MAX_PAGE = 10**12  # more pages than any table has rows; a larger page number is refused unparsed
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
@@ -30,16 +32,6 @@ def _value(value):
     return value
 
 
-def _positive(text: str, name: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"{name}={text!r} is not an integer") from None
-    if value < 1:
-        raise BadRequest(f"{name}={value} must be at least 1")
-    return value
-
-
 def _day(text: str | None, name: str) -> date | None:
     if text is None:
         return None
@@ -48,7 +40,7 @@ def _day(text: str | None, name: str) -> date | None:
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
-        raise BadRequest(f"{name}={text!r} is not a date (YYYY-MM-DD)") from None
+        raise BadRequest(f"{name}={shown(text)} is not a date (YYYY-MM-DD)") from None
 
 
 def _chunks(columns: tuple[str, ...], rows: list[tuple], fmt: str) -> Iterator[bytes]:
@@ -69,7 +61,14 @@ def _chunks(columns: tuple[str, ...], rows: list[tuple], fmt: str) -> Iterator[b
     yield b"]"
 
 
-def add_export_route(app: FastAPI, backend: MetricsBackend | None) -> None:
+def _links(request: Request, dataset: str, pages: dict[str, int], public_url: str | None) -> str:
+    """Relative, or on the configured public base URL: never on the request's Host header."""
+    base = f"{public_url or ''}/export/{dataset}"
+    others = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    return ", ".join(f'<{base}?{urlencode([*others, ("page", n)])}>; rel="{rel}"' for rel, n in pages.items())
+
+
+def add_export_route(app: FastAPI, backend: MetricsBackend | None, public_url: str | None = None) -> None:
     plugins = plugin_datasets()  # the installed metric plugins' models join the fixed list
     datasets = {**DATASETS, **plugins}
     names = ", ".join(DATASETS)
@@ -97,11 +96,11 @@ def add_export_route(app: FastAPI, backend: MetricsBackend | None) -> None:
         then their dimensions. `X-Total-Count` gives the row count, `Link` the first/prev/next/last pages.
         Datasets are a fixed list plus the installed plugins' models; filters are bound values."""
         if dataset not in datasets:
-            raise HTTPException(404, f"unknown dataset {dataset!r}: choose one of {names}")
+            raise HTTPException(404, f"unknown dataset {shown(dataset)}: choose one of {names}")
         if format not in FORMATS:
-            raise BadRequest(f"format={format!r}: choose csv or json")
+            raise BadRequest(f"format={shown(format)}: choose csv or json")
         if order not in ("asc", "desc"):
-            raise BadRequest(f"order={order!r}: choose asc or desc")
+            raise BadRequest(f"order={shown(order)}: choose asc or desc")
         chosen = datasets[dataset]
         if plugin and "plugin_name" not in chosen.columns:
             raise BadRequest(f"dataset {dataset} has no plugin_name column: plugin does not apply")
@@ -113,20 +112,21 @@ def add_export_route(app: FastAPI, backend: MetricsBackend | None) -> None:
             raise BadRequest(f"dataset {dataset} has no dates: start/stop do not apply")
         if first_day and last_day and first_day > last_day:
             raise BadRequest(f"start={start} is after stop={stop}")
-        page_number, size = _positive(page, "page"), _positive(rows_per_page, "rows_per_page")
+        page_number, size = positive(page, "page", MAX_PAGE), positive(rows_per_page, "rows_per_page", PAGE_SIZE_MAX)
         if size > PAGE_SIZE_MAX:
-            raise BadRequest(f"rows_per_page={size} is above the maximum of {PAGE_SIZE_MAX}")
+            raise BadRequest(f"rows_per_page={shown_digits(rows_per_page)} is above the maximum of {PAGE_SIZE_MAX}")
+        name = plugin_name(plugin) if plugin else None
         if backend is None:
             raise ExportUnavailable(
                 "export reads Postgres or the DuckDB warehouse (DynamoDB is read by key only): "
                 "set METRICS_API_EXPORT_BACKEND=postgres or duckdb"
             )
-        wanted = ExportRequest(chosen, canonicalize_name(plugin) if plugin else None, first_day, last_day)
-        result = backend.export_page(wanted, (page_number - 1) * size, size)
+        wanted = ExportRequest(chosen, name, first_day, last_day)
+        result = backend.export_page(wanted, (page_number - 1) * size, size)  # past the end: counted, not queried
         last_page = max(1, math.ceil(result.total_rows / size))
         if page_number > last_page:
-            raise BadRequest(f"page={page_number} is beyond the last page ({last_page}) of {result.total_rows} rows "
-                      f"at rows_per_page={size}")
+            raise BadRequest(f"page={shown_digits(page)} is beyond the last page ({last_page}) of {result.total_rows} rows "
+                             f"at rows_per_page={size}")
         links = {"first": 1, "last": last_page}
         if page_number > 1:
             links["prev"] = page_number - 1
@@ -134,7 +134,7 @@ def add_export_route(app: FastAPI, backend: MetricsBackend | None) -> None:
             links["next"] = page_number + 1
         headers = {
             "X-Total-Count": str(result.total_rows),
-            "Link": ", ".join(f'<{request.url.include_query_params(page=n)}>; rel="{rel}"' for rel, n in links.items()),
+            "Link": _links(request, dataset, links, public_url),
             "X-Backend-Calls": str(result.backend_calls),
         }
         if format == "csv":

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
 
 BACKEND_SETTING = "METRICS_API_BACKEND"
 EXPORT_BACKEND_SETTING = "METRICS_API_EXPORT_BACKEND"
 BACKENDS = ("dynamodb", "postgres", "duckdb")
 EXPORT_BACKENDS = ("postgres", "duckdb")  # export reads tables; DynamoDB would need a Scan
+
+
+def masked_dsn(dsn: str) -> str:
+    """A Postgres DSN (URI or key=value) with its password replaced by ***, for printing."""
+    dsn = re.sub(r"^(\w+://[^:/@?]*:)[^@/?]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
 
 
 class ApiSettingsError(ValueError):
@@ -28,6 +37,9 @@ class ApiSettings:
     dynamodb_stack: str | None = None
     dynamodb_endpoint_url: str | None = None
     aws_region: str | None = None
+    public_url: str | None = None  # base of the export's Link headers; None: relative links
+    status_refresh_seconds: float = 30.0  # DynamoDB: how often the pipeline-status items are re-read
+    cache_entries: int = 4096  # DynamoDB: per-plugin answers kept in process; 0 turns the cache off
 
     def today_fn(self) -> Callable[[], date]:
         fixed = self.today
@@ -48,10 +60,22 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> fl
     try:
         value = kind(text)
     except ValueError:
-        raise ApiSettingsError(f"{name}={text!r} is not a {kind.__name__}") from None
-    if value < 0:
-        raise ApiSettingsError(f"{name}={text!r} must not be negative")
+        raise ApiSettingsError(f"{name}={text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ApiSettingsError(f"{name}={text!r} must be a finite number, not negative")
     return value
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    """Links are built on this base, never on the request's Host header."""
+    text = (env.get("METRICS_API_PUBLIC_URL") or "").strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ApiSettingsError(
+            f"METRICS_API_PUBLIC_URL={text!r} is not an http(s) base URL without query (e.g. https://metrics.example.org/api)")
+    return text.rstrip("/")
 
 
 def settings_from_env(env: Mapping[str, str]) -> ApiSettings:
@@ -77,7 +101,12 @@ def settings_from_env(env: Mapping[str, str]) -> ApiSettings:
         dynamodb_stack=env.get("METRICS_DYNAMODB_STACK") or None,
         dynamodb_endpoint_url=env.get("METRICS_DYNAMODB_ENDPOINT_URL") or None,
         aws_region=env.get("AWS_REGION") or None,
+        public_url=_public_url(env),
+        status_refresh_seconds=_number(env, "METRICS_API_STATUS_REFRESH_SECONDS", 30.0, float),
+        cache_entries=int(_number(env, "METRICS_API_CACHE_ENTRIES", 4096, int)),
     )
+    if settings.status_refresh_seconds <= 0:
+        raise ApiSettingsError("METRICS_API_STATUS_REFRESH_SECONDS must be above 0")
     required = {"duckdb": ("warehouse_path", "METRICS_WAREHOUSE_PATH"), "postgres": ("postgres_dsn", "METRICS_POSTGRES_DSN"),
                 "dynamodb": ("dynamodb_stack", "METRICS_DYNAMODB_STACK")}
     for kind in {backend, export_backend} - {None}:

@@ -6,27 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from metrics_pipeline.api.backends.base import PluginFacts, PluginQuery
 
-DEFAULT_LIMIT = 12
-MAX_LIMIT = 600  # 50 years of months; larger asks are refused rather than truncated
 WINDOW_DAYS = 30  # installs_in_last_30_days: today - 30 .. today, both ends included
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class BadLimit(ValueError):
-    pass
-
-
-def parse_limit(text: str | None) -> int:
-    """The hub's rule: absent -> 12; non-numeric or negative -> 0."""
-    if text is None:
-        return DEFAULT_LIMIT
-    try:
-        value = int(text.strip())
-    except ValueError:
-        return 0
-    if value > MAX_LIMIT:
-        raise BadLimit(f"limit={value} is above the maximum of {MAX_LIMIT} months")
-    return max(value, 0)
 
 
 def add_months(month: date, months: int) -> date:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from metrics_pipeline.api.settings import masked_dsn
 from metrics_pipeline.demo.local_servers import local_sink_servers
 from metrics_pipeline.demo.run import demo_environment, demo_window, saved_start
 
@@ -35,6 +36,32 @@ def republish() -> None:
         Stages(total=1).run(defs(), "publish_job", instance)
 
 
+def _ui_url(argv: list[str]) -> str:
+    """Where `dagster dev` listens, from its own -h/--host and -p/--port arguments (its defaults otherwise)."""
+    options = {"-h": "--host", "-p": "--port"}
+    found = {"--host": "127.0.0.1", "--port": "3000"}
+    for flag, value in zip(argv, argv[1:]):
+        if options.get(flag, flag) in found:
+            found[options.get(flag, flag)] = value
+    for arg in argv:
+        name, _, value = arg.partition("=")
+        if name in found and value:
+            found[name] = value
+    return f"http://{found['--host']}:{found['--port']}"
+
+
+def _print_servers(started: list[str]) -> None:
+    """The addresses of the servers this session started, passwords masked."""
+    print("local sink servers on 127.0.0.1 (stopped with the UI):", flush=True)
+    for setting in started:
+        value = os.environ[setting]
+        if setting == "METRICS_POSTGRES_DSN":
+            value = masked_dsn(value)
+        elif setting == "METRICS_DYNAMODB_ENDPOINT_URL":
+            value += f"  (stack {os.environ.get('METRICS_DYNAMODB_STACK', '')}, region {os.environ.get('AWS_REGION', '')})"
+        print(f"  {setting}={value}", flush=True)
+
+
 def main(argv: list[str]) -> int:
     home = Path(os.environ.get("METRICS_HOME", ".metrics")).resolve()
     start = saved_start(home) or demo_window()[0].isoformat()
@@ -42,9 +69,10 @@ def main(argv: list[str]) -> int:
         os.environ.setdefault(key, value)
     with local_sink_servers(os.environ) as started:
         if started:
-            print(f"local sink servers on 127.0.0.1 for {', '.join(started)}", flush=True)
+            _print_servers(started)
             if Path(os.environ["METRICS_WAREHOUSE_PATH"]).exists() and os.environ.get("DAGSTER_HOME"):
                 republish()
+        print(f"Dagster UI: {_ui_url(argv)}  (read API: make api, http://127.0.0.1:8000)", flush=True)
         dev = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", *argv], preexec_fn=_restore_default_signals)
 
         def stop(signum, _frame):

@@ -26,6 +26,8 @@ from metrics_pipeline_tests.support.api_backends import (
     write_warehouse,
 )
 
+PUBLIC_URL = "https://metrics.example.org/api"  # api[DYNAMODB_EXPORT] builds its Link headers on it
+
 
 @pytest.fixture(scope="session")
 def api_data(tmp_path_factory, postgres_dsn, dynamodb_endpoint) -> Iterator[ApiData]:
@@ -58,7 +60,8 @@ def api(api_data, tmp_path_factory) -> Iterator[dict[str, httpx.Client]]:
     copy = lock_test_warehouse(api_data)
     shutil.copy(api_data.warehouse_path, copy)
     envs[LOCK_TEST] = api_env(replace(api_data, warehouse_path=copy), "duckdb")
-    envs[DYNAMODB_EXPORT] = api_env(api_data, "dynamodb", METRICS_API_EXPORT_BACKEND="postgres")
+    envs[DYNAMODB_EXPORT] = api_env(api_data, "dynamodb", METRICS_API_EXPORT_BACKEND="postgres",
+                                    METRICS_API_PUBLIC_URL=PUBLIC_URL + "/")
     with ThreadPoolExecutor(len(envs)) as pool:  # start the processes at once
         futures = {name: pool.submit(start_api, env, logs / f"{name}.log") for name, env in envs.items()}
     started = {b: f.result() for b, f in futures.items() if f.exception() is None}

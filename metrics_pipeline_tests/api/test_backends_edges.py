@@ -77,7 +77,7 @@ def test_missing_status_record_reads_as_unknown_and_stale(dynamodb_endpoint):
         facts = backend.read_plugin(plugin_query("napari-foo", 3, date(2024, 3, 10)))
     finally:
         backend.close()
-    assert facts.last_complete_day == {} and facts.total_installs == 0 and facts.backend_calls == 4
+    assert facts.last_complete_day == {} and facts.total_installs == 0 and facts.backend_calls == 2
 
 
 def test_postgres_without_the_sink_tables_is_unavailable_not_an_error(postgres_database):
@@ -128,7 +128,16 @@ def test_last_complete_days_from_fingerprints():
     ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_TODAY": "10/03/2024"},
      "METRICS_API_TODAY='10/03/2024' is not a YYYY-MM-DD date"),
     ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_STALE_AFTER_DAYS": "-1"},
-     "METRICS_API_STALE_AFTER_DAYS='-1' must not be negative"),
+     "METRICS_API_STALE_AFTER_DAYS='-1' must be a finite number, not negative"),
+    ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_STATUS_REFRESH_SECONDS": "nan"},
+     "METRICS_API_STATUS_REFRESH_SECONDS='nan' must be a finite number, not negative"),
+    ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_STATUS_REFRESH_SECONDS": "0"},
+     "METRICS_API_STATUS_REFRESH_SECONDS must be above 0"),
+    ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_CACHE_ENTRIES": "many"},
+     "METRICS_API_CACHE_ENTRIES='many' is not a whole number"),
+    ({"METRICS_API_BACKEND": "duckdb", "METRICS_WAREHOUSE_PATH": "w", "METRICS_API_PUBLIC_URL": "metrics.example.org"},
+     "METRICS_API_PUBLIC_URL='metrics.example.org' is not an http(s) base URL without query "
+     "(e.g. https://metrics.example.org/api)"),
 ])
 def test_settings_errors_name_the_variable(env, message):
     with pytest.raises(ApiSettingsError) as error:
@@ -151,7 +160,7 @@ def test_command_refuses_bad_settings_naming_them():
     assert result.stderr.strip() == "metrics_pipeline.api: METRICS_API_BACKEND is not set: choose one of dynamodb, postgres, duckdb"
 
 
-def test_dynamodb_reads_are_key_lookups_issued_concurrently(api_data):
+def test_dynamodb_reads_are_two_concurrent_queries_then_none(api_data):
     backend = DynamoDBBackend(api_data.dynamodb_stack, api_data.dynamodb_endpoint, None)
     calls, lock = [], threading.Lock()
 
@@ -161,23 +170,24 @@ def test_dynamodb_reads_are_key_lookups_issued_concurrently(api_data):
 
     def after(model, **_):
         with lock:
-            next(c for c in reversed(calls) if c[0] == model.name and c[2] is None)[2] = time.monotonic()
+            started = next((c for c in reversed(calls) if c[0] == model.name and c[2] is None), None)
+            if started is not None:  # None: the status thread's read began before the hooks
+                started[2] = time.monotonic()
 
     backend._client.meta.events.register("before-call.dynamodb", before)
     backend._client.meta.events.register("after-call.dynamodb", after)
     try:
-        for limit in (0, 12, 24):
-            facts = backend.read_plugin(plugin_query("napari-foo", limit, date(2024, 3, 10)))
-            assert facts.total_installs == 154393 and facts.backend_calls == 4
+        pages = [backend.read_plugin(plugin_query("napari-foo", limit, date(2024, 3, 10))) for limit in (12, 0, 24)]
     finally:
         backend._client.meta.events.unregister("before-call.dynamodb", before)  # the client is shared per process
         backend._client.meta.events.unregister("after-call.dynamodb", after)
         backend.close()
-    assert sorted({name for name, _, _ in calls}) == ["BatchGetItem", "GetItem", "Query"]  # never Scan
-    assert len(calls) == 12
-    # The reads of a request are in flight together (a sequential client never has two at once).
-    in_flight = [max_in_flight(calls[request * 4:(request + 1) * 4]) for request in range(3)]
-    assert min(in_flight) >= 2 and max(in_flight) == 4, in_flight
+    assert [p.total_installs for p in pages] == [154393] * 3 and [p.backend_calls for p in pages] == [2, 0, 0]
+    assert min(pages[2].monthly_installs) == date(2022, 3, 1) and pages[1].monthly_installs == {}  # 2022-02: outside
+    # The status items are read by the backend's own thread (BatchGetItem), never per page; never a Scan.
+    queries = [c for c in calls if c[0] == "Query"]
+    assert {name for name, _, _ in calls} <= {"Query", "BatchGetItem"} and len(queries) == 2
+    assert max_in_flight(queries) == 2  # the two Queries of the first page are in flight together
 
 
 def max_in_flight(calls: list) -> int:

@@ -149,14 +149,16 @@ def test_every_backend_gives_the_same_bytes(api, path):
     assert bodies["duckdb"] == bodies["postgres"] == bodies["dynamodb"], bodies
 
 
-def test_bad_limit_and_backend_calls(api):
-    response = api["postgres"].get("/metrics/napari-foo?limit=601")
-    assert response.status_code == 400
-    assert response.json() == {"detail": "limit=601 is above the maximum of 600 months"}
-    # Postgres: one statement + the status read; DynamoDB: four concurrent key reads; DuckDB: one statement
-    # on the in-memory snapshot (already taken by earlier requests).
+def test_limits_above_the_bound_are_clamped_and_backend_calls(api):
+    clamped = get(api["postgres"], "/metrics/napari-foo?limit=1201")
+    assert clamped == get(api["postgres"], "/metrics/napari-foo?limit=1200")
+    assert len(clamped["usage"]["timeline"]) == 1200 and clamped["usage"]["timeline"][0]["timestamp"] == month_ms(1924, 3)
+    # Postgres: one statement + the status read; DuckDB: one statement on the in-memory snapshot (already
+    # taken by earlier requests); DynamoDB: two concurrent Queries for a plugin not yet asked for, then none.
     calls = {backend: api[backend].get("/metrics/napari-foo").headers["X-Backend-Calls"] for backend in BACKENDS}
-    assert calls == {"duckdb": "1", "postgres": "2", "dynamodb": "4"}
+    assert calls["duckdb"] == "1" and calls["postgres"] == "2"
+    first, again = (api["dynamodb"].get("/metrics/napari-calls-counted").headers["X-Backend-Calls"] for _ in range(2))
+    assert (first, again) == ("2", "0")
 
 
 def test_healthz_and_openapi(api):

@@ -11,7 +11,9 @@ import pytest
 
 from metrics_pipeline.api.backends.base import PluginFacts
 from metrics_pipeline.api.export_route import _chunks
-from metrics_pipeline.api.timeline import BadLimit, data_status, datetime_ms, parse_limit, plugin_query
+from metrics_pipeline.api.inputs import MAX_LIMIT, parse_limit
+from metrics_pipeline.api.settings import masked_dsn, settings_from_env
+from metrics_pipeline.api.timeline import data_status, datetime_ms, plugin_query
 
 
 @pytest.mark.parametrize(("last_day", "stale"), [
@@ -35,15 +37,22 @@ def test_window_and_months_cross_year_and_leap_day():
     assert (leap.window_start, leap.first_month) == (date(2024, 2, 29), date(2024, 2, 1))
 
 
-@pytest.mark.parametrize(("text", "months"), [(None, 12), ("24", 24), (" 3 ", 3), ("0", 0), ("-3", 0), ("abc", 0),
-                                               ("2.5", 0), ("", 0), ("600", 600)])
-def test_limit_parsing(text, months):
+LIMITS = [  # the hub's rule (ASCII digits, else 0 months), clamped to one bound
+    (None, 12), ("24", 24), ("0", 0), ("000", 0), ("007", 7), ("1", 1), ("1200", 1200),
+    ("1201", 1200), ("601", 601), ("999999999999", 1200), ("9" * 5001, 1200), ("0" * 5000 + "3", 3),
+    ("+3", 0), ("-1", 0), ("-0", 0), (" 3", 0), ("3 ", 0), (" 3 ", 0), ("1_2", 0), ("3.0", 0), ("2.5", 0),
+    ("1e3", 0), ("0x10", 0), ("", 0), ("abc", 0), ("３", 0), ("٣", 0), ("²", 0), ("3\n", 0), ("3\x00", 0),
+    ("\ufffd", 0),
+]
+
+
+@pytest.mark.parametrize(("text", "months"), LIMITS)
+def test_limit_rule(text, months):
     assert parse_limit(text) == months
 
 
-def test_limit_above_maximum_is_refused():
-    with pytest.raises(BadLimit, match="limit=601 is above the maximum of 600 months"):
-        parse_limit("601")
+def test_limit_bound_is_a_century_of_months():
+    assert MAX_LIMIT == 1200
 
 
 def test_milliseconds_round_like_the_dynamodb_sink():
@@ -66,3 +75,24 @@ def test_large_pages_stream_in_chunks_that_join_into_valid_documents():
     assert len(csv_chunks) == 3
     table = list(csv.reader(io.StringIO(b"".join(csv_chunks).decode())))
     assert table[0] == list(columns) and len(table) == 451 and table[450] == ["2024-01-01", "plugin-449", "449"]
+
+
+@pytest.mark.parametrize(("dsn", "shown"), [
+    ("postgresql://postgres@127.0.0.1:5432/metrics", "postgresql://postgres@127.0.0.1:5432/metrics"),
+    ("postgresql://reader:s3cr%40t@db.internal:5432/metrics?sslmode=require",
+     "postgresql://reader:***@db.internal:5432/metrics?sslmode=require"),
+    ("host=db user=reader password=s3cret dbname=metrics", "host=db user=reader password=*** dbname=metrics"),
+    ("host=db password = 'a b\\' c' dbname=metrics", "host=db password = *** dbname=metrics"),
+])
+def test_dsn_passwords_are_masked_for_printing(dsn, shown):
+    assert masked_dsn(dsn) == shown
+
+
+def test_link_cache_and_status_settings():
+    base = {"METRICS_API_BACKEND": "dynamodb", "METRICS_DYNAMODB_STACK": "s"}
+    defaults = settings_from_env(base)
+    assert (defaults.public_url, defaults.status_refresh_seconds, defaults.cache_entries) == (None, 30.0, 4096)
+    chosen = settings_from_env({**base, "METRICS_API_PUBLIC_URL": " https://metrics.example.org/api/ ",
+                                "METRICS_API_STATUS_REFRESH_SECONDS": "0.5", "METRICS_API_CACHE_ENTRIES": "0"})
+    assert (chosen.public_url, chosen.status_refresh_seconds, chosen.cache_entries) == (
+        "https://metrics.example.org/api", 0.5, 0)

@@ -18,5 +18,7 @@ def make_backend(kind: str, settings: ApiSettings) -> MetricsBackend:
     if kind == "dynamodb":
         from metrics_pipeline.api.backends.dynamodb import DynamoDBBackend
 
-        return DynamoDBBackend(settings.dynamodb_stack, settings.dynamodb_endpoint_url, settings.aws_region)
+        return DynamoDBBackend(settings.dynamodb_stack, settings.dynamodb_endpoint_url, settings.aws_region,
+                               status_refresh_seconds=settings.status_refresh_seconds,
+                               cache_entries=settings.cache_entries)
     raise ValueError(f"unknown backend {kind!r}")

@@ -137,11 +137,13 @@ class PostgresBackend(MetricsBackend):
 
         def work(connection):
             total = connection.execute(count_sql, params).fetchone()[0]
-            return total, connection.execute(page_sql, [*params, limit, offset]).fetchall()
+            if offset and offset >= total:  # past the last page: an OFFSET beyond bigint must never reach SQL
+                return total, [], 1
+            return total, connection.execute(page_sql, [*params, limit, offset]).fetchall(), 2
 
         tables = COMMUNITY_TABLE if "community_activity" in request.dataset.postgres_sql else HUB_TABLES
-        total, rows = self._run(work, tables)
-        return ExportPage(total, rows, backend_calls=2)
+        total, rows, calls = self._run(work, tables)
+        return ExportPage(total, rows, backend_calls=calls)
 
     def close(self) -> None:
         while True:

@@ -166,6 +166,8 @@ class WarehouseBackend(MetricsBackend):
         cursor, refreshed = self._cursor()
         with cursor:
             total = cursor.execute(count_sql, params).fetchone()[0]
+            if offset and offset >= total:  # past the last page: an OFFSET beyond BIGINT must never reach SQL
+                return ExportPage(total, [], backend_calls=1 + refreshed)
             rows = cursor.execute(page_sql, [*params, limit, offset]).fetchall()
         return ExportPage(total, rows, backend_calls=2 + refreshed)
 
