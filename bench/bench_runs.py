@@ -97,28 +97,19 @@ def write_late_row(data: dict, day: date, target: Path) -> None:
     pq.write_table(row, target)
 
 
-def plans(data: dict) -> dict[str, list[dict]]:
-    first, last, new = data["first"].isoformat(), data["last"].isoformat(), NEW_DAY.isoformat()
-    late = data["last"] - timedelta(days=LATE_DAYS_BACK)
+def plans(data: dict, state: Path) -> dict[str, list[dict]]:
+    """What each scenario runs: the main job over the range (the demo's and a backfill's one run), the
+    13:00 schedule tick for the new day and whatever run it asks for, and the late-data sensor's tick
+    with whatever runs it asks for (its cursor kept between processes, as the daemon keeps it)."""
+    first, last = data["first"].isoformat(), data["last"].isoformat()
     rng = lambda a, b: {"dagster/asset_partition_range_start": a, "dagster/asset_partition_range_end": b}  # noqa: E731
+    tick_at = (NEW_DAY + timedelta(days=1)).isoformat() + "T13:00:00"
+    cursor = str(state / "late_data_sensor.cursor")
     return {
-        "backfill": [
-            {"job": "daily_metrics_job", "tags": rng(first, last)},
-            {"job": "monthly_rollups_job", "tags": rng(first[:8] + "01", last[:8] + "01")},
-            {"job": "totals_job"}, {"job": "publish_job"},
-        ],
-        "day": [  # the schedule's run, then what the rollup automation materializes after it
-            {"job": "daily_metrics_job", "partition": new},
-            {"job": "monthly_rollups_job", "partition": new[:8] + "01"},
-            {"job": "totals_job", "assets": ["total_installs", "total_commits", "latest_commits"]},
-            {"job": "publish_job"},
-        ],
-        "late": [  # the late-data sensor's run (install assets, one-day range), then the automation's
-            {"job": "daily_metrics_job", "assets": ["raw_installs", "daily_installs"], "tags": rng(late.isoformat(), late.isoformat())},
-            {"job": "monthly_rollups_job", "assets": ["monthly_installs"], "partition": late.isoformat()[:8] + "01"},
-            {"job": "totals_job", "assets": ["total_installs"]},
-            {"job": "publish_job", "assets": ["dynamodb/install_activity", "postgres/install_activity"]},
-        ],
+        "backfill": [{"job": "daily_metrics_job", "tags": rng(first, last) | {"metrics/trigger": "backfill"}}],
+        "day": [{"tick": "schedule", "at": tick_at}],
+        "prime": [{"tick": "late_data_sensor", "cursor_file": cursor, "prime": True}],
+        "late": [{"tick": "late_data_sensor", "cursor_file": cursor}],
     }
 
 
@@ -141,12 +132,13 @@ def one_repeat(i: int, data: dict, servers: dict, work: Path) -> dict:
            "METRICS_REGISTRY_CSV": str(data["dir"] / "registry.csv"), "METRICS_WAREHOUSE_PATH": str(state / "warehouse.duckdb"),
            "METRICS_DYNAMODB_STACK": f"b{uuid.uuid4().hex[:8]}", "METRICS_DYNAMODB_ENDPOINT_URL": servers["endpoint"],
            "METRICS_POSTGRES_DSN": servers["dsn"].rsplit("/", 1)[0] + "/" + database}
-    plan, as_of = plans(data), NEW_DAY.isoformat()
+    plan, as_of = plans(data, state), NEW_DAY.isoformat()
     out = {"backfill": child("backfill", {"plan": plan["backfill"], "as_of": as_of}, env, state)}
     data["held"].rename(data["live"])
     os.utime(data["live"])  # it arrives now
     out["new_day"] = child("day", {"plan": plan["day"], "as_of": as_of}, env, state)
     out["rerun"] = child("day", {"plan": plan["day"], "as_of": as_of}, env, state)
+    child("prime", {"plan": plan["prime"], "as_of": as_of}, env, state)  # the sensor's previous tick: its cursor
     late_dir.mkdir()
     write_late_row(data, data["last"] - timedelta(days=LATE_DAYS_BACK), late_dir / f"late-{i}.parquet")
     out["late_row"] = child("late", {"plan": plan["late"], "as_of": as_of}, env, state)

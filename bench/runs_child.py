@@ -53,42 +53,92 @@ def time_event_writes(instance) -> dict:
     return totals
 
 
-def run_jobs(plan: list[dict], as_of: str) -> dict:
-    """Run each job in-process on the persistent instance; sum their wall time ("run")."""
+def _load():
     import dagster as dg
 
     from metrics_pipeline.definitions import defs
-    from metrics_pipeline.demo.progress import QUIET_RUN_CONFIG, asset_figures
 
     definitions = defs()
-    loaded = time.perf_counter() - STARTED
-    run_config = {**QUIET_RUN_CONFIG, "ops": {"dynamodb__github_activity": {"config": {"as_of_date": as_of}}}}
-    jobs, steps, figures, run_s = [], {}, {}, 0.0
+    return dg, definitions, time.perf_counter() - STARTED
+
+
+def _execute(dg, definitions, instance, request, steps: dict, figures: dict) -> float:
+    """One RunRequest (or plan entry) executed in process like the run worker would; its seconds."""
+    from metrics_pipeline.demo.progress import QUIET_RUN_CONFIG, asset_figures
+
+    job = definitions.resolve_job_def(request.get("job", "daily_metrics_job"))
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance, run_config=QUIET_RUN_CONFIG, partition_key=request.get("partition"),
+        tags=request.get("tags", {}), asset_selection=request.get("assets"), raise_on_error=True,
+    )
+    seconds = time.perf_counter() - started
+    for event in result.all_events:
+        if event.event_type_value == "STEP_SUCCESS":
+            steps[event.step_key] = steps.get(event.step_key, 0) + event.event_specific_data.duration_ms / 1000
+    for name, values in asset_figures(result).items():
+        for key, value in values.items():
+            if isinstance(value, int):
+                figures.setdefault(name, {}).setdefault(key, 0)
+                figures[name][key] += value
+    return seconds
+
+
+def _as_dict(dg, request) -> dict:
+    out = {"tags": dict(request.tags), "assets": list(request.asset_selection or []) or None}
+    if request.partition_key:
+        out["partition"] = request.partition_key
+    return out
+
+
+def run_jobs(plan: list[dict], as_of: str) -> dict:
+    """Run each planned job, or what a schedule/sensor tick asks for, in process on the persistent
+    instance (as the run worker would); "run" is the time inside Dagster runs."""
+    dg, definitions, loaded = _load()
+    from datetime import datetime, timezone
+
+    from metrics_pipeline.automation.schedule import daily_metrics_schedule
+    from metrics_pipeline.automation.sensors import late_data_sensor
+
+    jobs, steps, figures, run_s, ticks = [], {}, {}, 0.0, []
+    repository = definitions.get_repository_def()
     with dg.DagsterInstance.get() as instance:
         events = time_event_writes(instance)
         for entry in plan:
-            job = definitions.resolve_job_def(entry["job"])
-            selection = [dg.AssetKey.from_user_string(k) for k in entry.get("assets", [])] or None
-            config = run_config if "publish" in entry["job"] else QUIET_RUN_CONFIG
-            if selection and "publish" in entry["job"] and "dynamodb/github_activity" not in entry["assets"]:
-                config = QUIET_RUN_CONFIG
-            started = time.perf_counter()
-            result = job.execute_in_process(
-                instance=instance, run_config=config, partition_key=entry.get("partition"),
-                tags=entry.get("tags", {}), asset_selection=selection, raise_on_error=True,
-            )
-            seconds = time.perf_counter() - started
-            run_s += seconds
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # the process's peak so far
-            jobs.append({"job": entry["job"], "seconds": round(seconds, 3), "peak_mib_after": peak})
-            for event in result.all_events:
-                if event.event_type_value == "STEP_SUCCESS":
-                    steps[event.step_key] = steps.get(event.step_key, 0) + event.event_specific_data.duration_ms / 1000
-            for name, values in asset_figures(result).items():
-                for key, value in values.items():
-                    figures.setdefault(name, {}).setdefault(key, 0)
-                    figures[name][key] += value
-    return {"load_defs_s": round(loaded, 3), "run_s": round(run_s, 3), "jobs": jobs,
+            requests = []
+            if entry.get("tick") == "schedule":
+                started = time.perf_counter()
+                at = datetime.fromisoformat(entry["at"]).replace(tzinfo=timezone.utc)
+                context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at, repository_def=repository)
+                data = daily_metrics_schedule.evaluate_tick(context)
+                requests = [_as_dict(dg, r) for r in data.run_requests or []]
+                ticks.append({"tick": "schedule", "seconds": round(time.perf_counter() - started, 3),
+                              "requests": len(requests), "skip": data.skip_message})
+            elif entry.get("tick") == "late_data_sensor":
+                started = time.perf_counter()
+                cursor_file = entry["cursor_file"]
+                cursor = open(cursor_file).read() if os.path.exists(cursor_file) else None
+                resources = {k: definitions.resources[k] for k in ("installs_source", "commits_source", "registry", "warehouse")}
+                context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repository,
+                                                  resources=resources)
+                data = late_data_sensor.evaluate_tick(context)
+                if data.cursor:
+                    with open(cursor_file, "w") as handle:
+                        handle.write(data.cursor)
+                requests = [_as_dict(dg, r) for r in data.run_requests or []]
+                ticks.append({"tick": "late_data_sensor", "seconds": round(time.perf_counter() - started, 3),
+                              "requests": len(requests), "skip": data.skip_message})
+                if entry.get("prime"):
+                    requests = []
+            else:
+                requests = [entry]
+            for request in requests:
+                seconds = _execute(dg, definitions, instance, request, steps, figures)
+                run_s += seconds
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # the process's peak so far
+                jobs.append({"job": request.get("job", "daily_metrics_job"), "seconds": round(seconds, 3),
+                             "peak_mib_after": peak})
+    return {"load_defs_s": round(loaded, 3), "run_s": round(run_s, 3), "jobs": jobs, "runs": len(jobs), "ticks": ticks,
             "dagster_events": events["count"], "dagster_event_writes_s": round(events["seconds"], 3),
             "steps_s": {k: round(v, 3) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])}, "figures": figures}
 
@@ -169,7 +219,7 @@ def floor_dynamodb(args: dict) -> dict:
 
 def main() -> None:
     scenario, args, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-    if scenario in ("backfill", "day", "late"):
+    if scenario in ("backfill", "day", "late", "prime"):
         result = run_jobs(args["plan"], args["as_of"])
     elif scenario == "noop":
         result = noop(args.get("repeat", 3))

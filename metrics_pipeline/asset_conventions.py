@@ -1,4 +1,4 @@
-"""What every warehouse asset shares: owners, the rollup automation, metadata builders."""
+"""What every warehouse asset shares: owners, pool, column schema, freshness, metadata builders."""
 
 from __future__ import annotations
 
@@ -9,39 +9,9 @@ import dagster as dg
 
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL
 
+CONSUMES = "metrics/consumes"  # asset metadata: the warehouse tables whose changes a consumer follows
+
 OWNERS = ["team:metrics"]
-
-# Monthly and total rollups follow their inputs: whenever any upstream partition changes
-# (schedule, backfill, late data), the affected months and the totals are recomputed.
-# Unlike `eager()`, this is not limited to the latest time window, so backfilled history
-# also rolls up.
-ROLLUP_AUTOMATION = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("rollup when inputs change")
-
-# Sinks publish only what passed the blocking checks: while an ERROR check has failed on a
-# sink's inputs (or on their inputs, e.g. a landed day), the sink waits and keeps its previously
-# published values; it publishes once the partition is fixed and its check passes.
-_BLOCKING_CHECK_FAILED = dg.AutomationCondition.any_checks_match(
-    dg.AutomationCondition.check_failed(), blocking_only=True
-)
-NO_FAILED_BLOCKING_CHECK_UPSTREAM = (
-    ~dg.AutomationCondition.any_deps_match(
-        _BLOCKING_CHECK_FAILED | dg.AutomationCondition.any_deps_match(_BLOCKING_CHECK_FAILED)
-    )
-).with_label("no failed blocking check upstream")
-# A sink publishes once per change set: not while a rollup it projects still has inputs newer than
-# itself (it is about to run), so the hub's tables never hold DAY items newer than MONTH and TOTAL.
-ROLLUPS_SETTLED = (
-    ~dg.AutomationCondition.any_deps_match(dg.AutomationCondition.any_deps_updated().since_last_handled())
-).with_label("every rollup it projects is current")
-SINK_AUTOMATION = ROLLUP_AUTOMATION & ROLLUPS_SETTLED & NO_FAILED_BLOCKING_CHECK_UPSTREAM
-
-# The opening balance is built once when missing; afterwards the late-data sensor re-runs it
-# when rows before the first partition arrive, change or vanish.
-OPENING_AUTOMATION = dg.AutomationCondition.on_missing().with_label("build the opening balance once")
 
 # The daily assets must be materialized between 12:00 and 14:00 UTC each day (the 13:00 run):
 # otherwise the UI shows them as late.
@@ -65,22 +35,22 @@ def warehouse_asset(
     columns: list[tuple[str, str, str]],
     partitions_def: dg.PartitionsDefinition | None = None,
     deps=None,
-    automation_condition: dg.AutomationCondition | None = None,
     kinds: frozenset[str] = frozenset({"duckdb"}),
     check_specs: list[dg.AssetCheckSpec] | None = None,
     freshness_policy: dg.FreshnessPolicy | None = None,
+    consumes: tuple[str, ...] = (),
 ):
     """`dg.asset` for a table in the DuckDB warehouse: shared pool, kinds, owners, column schema;
-    partitioned ones backfill a whole range in one run."""
+    partitioned ones backfill a whole range in one run; `consumes` names the tables whose changes
+    it follows (a change-log consumer, see changes.py)."""
     args = dict(
         partitions_def=partitions_def,
         deps=deps,
-        automation_condition=automation_condition,
         pool=WAREHOUSE_POOL,
         kinds=set(kinds),
         group_name=group_name,
         owners=OWNERS,
-        metadata={"dagster/column_schema": column_schema(*columns)},
+        metadata={"dagster/column_schema": column_schema(*columns), **({CONSUMES: ",".join(consumes)} if consumes else {})},
         check_specs=check_specs,
         freshness_policy=freshness_policy,
     )
@@ -104,6 +74,7 @@ def per_day_metadata(context: dg.AssetExecutionContext, figures: dict[date, dict
         context.add_asset_metadata(
             {"window_start": key, "window_end_exclusive": (day + timedelta(days=1)).isoformat(), **zero, **figures.get(day, {})},
             partition_key=key,
+            asset_key=context.assets_def.key,
         )
 
 
@@ -115,6 +86,7 @@ def landing_metadata(batch) -> dict:
         "rows_set_aside": sum(batch.quarantined.values()),
         "set_aside_reasons": dict(batch.quarantined),
         "quarantined_files": 0 if files is None else len(files.bad) + len(files.unplaced),
+        "files_without_usable_rows": 0 if files is None else len(files.unusable),
         "duplicate_files": 0 if files is None else len(files.duplicates),
     }
 
@@ -133,6 +105,7 @@ def opening_metadata(batch, first_day: date) -> dict:
 
 
 def window_metadata(start: date, end: date, rows: int) -> dict:
+    """A landing window's row count and bounds (each day's own figures are on its partition)."""
     return {
         "dagster/row_count": rows,
         "window_start": start.isoformat(),

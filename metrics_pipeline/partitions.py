@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from datetime import date
 
 import dagster as dg
@@ -26,16 +25,3 @@ FIRST_DAY = date.fromisoformat(partitions_start_date())  # source rows before it
 # Partition definitions must exist when the code location loads, so the start date is read
 # here, once; nothing else is configured at import time.
 DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone="UTC", end_offset=0)
-MONTHLY = dg.MonthlyPartitionsDefinition(
-    start_date=FIRST_DAY.replace(day=1).isoformat(), timezone="UTC", end_offset=1
-)
-
-
-def days_of_month(daily_asset) -> dg.AssetDep:
-    """A monthly rollup's dependency on its days: the current month's later days do not exist
-    yet, and that is not a gap (without this, automation's backfill of the month fails)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Parameter `allow_nonexistent_upstream_partitions`",
-                                category=dg.BetaWarning)
-        mapping = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
-    return dg.AssetDep(daily_asset, partition_mapping=mapping)

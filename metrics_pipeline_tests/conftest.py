@@ -31,6 +31,16 @@ def _private_cache_dir(tmp_path_factory):
     patch.undo()
 
 
+@pytest.fixture(autouse=True)
+def _forget_closed_dagster_instances():
+    """Dagster 1.13 leaves an exited instance's defs-state storage set for the thread; a later
+    test loading definitions would reach the dead instance through it."""
+    yield
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+
+
 # Real sink servers for the session: a throwaway Postgres cluster and moto_server, stopped by PID.
 
 

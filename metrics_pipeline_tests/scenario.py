@@ -107,8 +107,8 @@ class FileDownloadsWriter:
         )
         pq.write_table(table, self.directory / f"batch-{next(self._seq):04d}.parquet")
 
-    def resource(self, installers: list[str]) -> FileInstallsSource:
-        return FileInstallsSource(directory=str(self.directory), installers=installers)
+    def resource(self, installers: list[str], warehouse_path: str | None = None) -> FileInstallsSource:
+        return FileInstallsSource(directory=str(self.directory), installers=installers, warehouse_path=warehouse_path)
 
 
 class FileCommitsWriter:
@@ -142,8 +142,8 @@ class FileCommitsWriter:
         else:
             pq.write_table(pa.Table.from_pylist(records), path.with_suffix(".parquet"))
 
-    def resource(self) -> FileCommitsSource:
-        return FileCommitsSource(directory=str(self.directory))
+    def resource(self, warehouse_path: str | None = None) -> FileCommitsSource:
+        return FileCommitsSource(directory=str(self.directory), warehouse_path=warehouse_path)
 
 
 DOWNLOAD_WRITERS = {"files": FileDownloadsWriter, **production_writers.DOWNLOAD_WRITERS}
@@ -175,8 +175,8 @@ class Scenario:
         return {
             "warehouse": DuckDBWarehouse(path=str(self.warehouse_path)),
             "registry": PluginRegistry(csv_path=str(self.registry_path)),
-            "installs_source": self.downloads.resource(self.installers),
-            "commits_source": self.commits.resource(),
+            "installs_source": self.downloads.resource(self.installers, str(self.warehouse_path)),
+            "commits_source": self.commits.resource(str(self.warehouse_path)),
         }
 
     def materialize(
@@ -185,7 +185,9 @@ class Scenario:
     ) -> dg.ExecuteInProcessResult:
         """Materialize `assets` (with their upstream assets given as inputs already landed) for a
         partition range [first, last] as one run, like a single-run backfill."""
-        tags = (tags or {}) | ({PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first else {})
+        partitioned = any(a.partitions_def is not None for a in assets if isinstance(a, dg.AssetsDefinition))
+        window = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first and partitioned else {}
+        tags = (tags or {}) | window
         return dg.materialize(
             assets, resources=self.resources(), instance=self.instance, tags=tags, raise_on_error=raise_on_error
         )

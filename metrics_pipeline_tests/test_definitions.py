@@ -7,7 +7,6 @@ import pytest
 
 from metrics_pipeline.definitions import defs
 from metrics_pipeline.definitions import domain_definitions
-from metrics_pipeline.partitions import MONTHLY
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL
 
 WAREHOUSE_ASSETS = {
@@ -77,23 +76,3 @@ def test_snowflake_mode_loads(monkeypatch):
     resources = defs().resources
     assert type(resources["installs_source"]).__name__ == "SnowflakeInstallsSource"
     assert type(resources["commits_source"]).__name__ == "SnowflakeCommitsSource"
-
-
-def test_the_current_months_rollups_do_not_require_days_that_do_not_exist_yet(definitions):
-    """On 2026-12-05 the December rollups read Dec 1-4; Dec 5-31 are not a gap. Automation's backfill
-    of November + December failed on exactly this ("depends on non-existent partitions")."""
-    graph, now, checked = definitions.resolve_asset_graph(), datetime(2026, 12, 5, 9, tzinfo=UTC), []
-    for node in graph.asset_nodes:
-        if node.partitions_def != MONTHLY:
-            continue
-        for parent in node.parent_keys:
-            days = graph.get(parent).partitions_def
-            if not isinstance(days, dg.DailyPartitionsDefinition):
-                continue
-            result = graph.get_partition_mapping(node.key, parent).get_upstream_mapped_partitions_result_for_partitions(
-                MONTHLY.subset_with_partition_keys(["2026-11-01", "2026-12-01"]), MONTHLY, days, current_time=now)
-            assert result.required_but_nonexistent_subset.is_empty, (node.key, parent)
-            existing = sorted(result.partitions_subset.get_partition_keys())
-            assert existing[0] == "2026-11-01" and existing[-1] in ("2026-12-04", "2026-12-05"), (node.key, existing[-1])
-            checked.append(node.key.to_user_string())
-    assert {"monthly_installs", "monthly_commits", "monthly_events"} <= set(checked), checked

@@ -10,7 +10,7 @@ from metrics_pipeline.commits.assets import latest_commits, monthly_commits, ope
 from metrics_pipeline.installs.assets import daily_installs, monthly_installs, opening_installs, raw_installs, total_installs
 from metrics_pipeline.partitions import FIRST_DAY
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.sinks.postgres import postgres_github_activity, postgres_install_activity
+from metrics_pipeline.sinks.assets import postgres_github_activity, postgres_install_activity
 from metrics_pipeline_tests.scenario import Commit, Download, Scenario
 
 SHA = "{:0>40}".format

@@ -77,10 +77,11 @@ def test_each_day_of_a_range_run_shows_its_own_figures(tmp_path):
         (event.asset_key.to_user_string(), event.partition): {k: v.value for k, v in event.metadata.items()}
         for event in (e.materialization for e in result.get_asset_materialization_events())
     }
-    assert {day: shown[("daily_installs", day)]["installs"] for day in ("2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02")} == {
+    assert {day: shown[("raw_installs", day)]["qualifying_downloads"] for day in ("2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02")} == {
         "2024-02-28": 2, "2024-02-29": 4, "2024-03-01": 4, "2024-03-02": 5,
     }
-    assert shown[("raw_installs", "2024-02-29")]["qualifying_downloads"] == 4
+    assert shown[("raw_installs", "2024-02-29")]["check raw_installs_match_source"] == "passed"
+    assert shown[("daily_installs", None)]["periods_refreshed"] == "all"  # its first run: everything landed
     assert shown[("raw_installs", "2024-02-29")]["window_start"] == "2024-02-29"
     # commits on 02-27, 02-28, 02-29, 03-27, 03-28: one each on the range's first two days, none after
     assert [shown[("raw_commits", day)]["dagster/row_count"] for day in ("2024-02-28", "2024-02-29", "2024-03-01")] == [1, 1, 0]

@@ -40,7 +40,9 @@ def community_body(query: CommunityQuery, facts: CommunityFacts, today: date, st
     totals = sorted((row for row in facts.rows if row.kind == "TOTAL"), key=lambda row: row.repo)
     repo = totals[0].repo if totals else None
     months = {row.period_start: row.metrics for row in facts.rows if row.kind == "MONTH" and row.repo == repo}
-    last_day = next((row.period_start for row in facts.rows if row.kind == "DAY" and row.repo == repo), None)
+    # A day that has not ended (UTC) is never complete, whatever a table holds.
+    last_day = max((row.period_start for row in facts.rows if row.kind == "DAY" and row.repo == repo
+                    and row.period_start < today), default=None)
     timeline = []
     if query.first_month is not None:
         month = query.first_month

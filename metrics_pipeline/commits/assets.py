@@ -1,14 +1,16 @@
-"""Commits: raw landing per UTC author day, then monthly, total and latest rollups, all in SQL."""
+"""Commits: raw landing per UTC author day, then monthly, total and latest rollups, all in SQL.
+
+Only `raw_commits[day]` is partitioned; the rollups recompute the periods whose inputs changed.
+"""
 
 from datetime import date
 
 import dagster as dg
 import pyarrow as pa
 
+from metrics_pipeline import changes
 from metrics_pipeline.asset_conventions import (
     DAILY_FRESHNESS,
-    OPENING_AUTOMATION,
-    ROLLUP_AUTOMATION,
     landing_metadata,
     opening_metadata,
     per_day_metadata,
@@ -16,18 +18,17 @@ from metrics_pipeline.asset_conventions import (
     window_dates,
     window_metadata,
 )
+from metrics_pipeline.changes import WHOLE
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.landing.fingerprints import record_fingerprints
-from metrics_pipeline.landing.guards import (
-    SOURCE_FILES_CHECK,
-    drop_allowed,
-    files_check,
-    guard_vanishing_source,
-    record_quarantine,
-)
-from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY, days_of_month
+from metrics_pipeline.landing.guards import drop_allowed, files_check, source_files_spec
+from metrics_pipeline.landing.window import land_window
+from metrics_pipeline.partitions import DAILY, FIRST_DAY
+from metrics_pipeline.quality.evaluations import day_label, days_result
+from metrics_pipeline.quality.raw_checks import COMMITS_MATCH_CHECK, commit_outcomes
 from metrics_pipeline.registry import PluginRegistry, guard_registry_shrink, previous_registry_count
-from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, transaction
+from metrics_pipeline.rollups import Rollup, blocking_check, rollup_result
 
 GROUP = "commits"
 FINGERPRINT_SOURCE = "commits"
@@ -38,7 +39,8 @@ LAND_COMMITS_SQL = """
 SELECT CAST(c.commit_author_date AS DATE), r.plugin_name, r.repo, c.sha, c.author_id,
        c.commit_author_date, c.commit_message, c.ingestion_time
 FROM incoming c JOIN registry_repos r ON lower(c.repo) = lower(r.repo)
-WHERE NOT list_contains($keep, CAST(c.commit_author_date AS DATE))
+WHERE c.commit_author_date >= $start AND c.commit_author_date < $end
+  AND NOT list_contains($keep, CAST(c.commit_author_date AS DATE))
 QUALIFY row_number() OVER (
     PARTITION BY r.plugin_name, r.repo, c.sha ORDER BY c.ingestion_time NULLS LAST, c.commit_author_date
 ) = 1
@@ -52,11 +54,20 @@ def _registry_repos(repos: list[tuple[str, str]]) -> pa.Table:
     )
 
 
+ERROR = dg.AssetCheckSeverity.ERROR
+
+
 @warehouse_asset(
     group_name=GROUP,
     partitions_def=DAILY,
     freshness_policy=DAILY_FRESHNESS,
-    check_specs=[dg.AssetCheckSpec(SOURCE_FILES_CHECK, asset="raw_commits", description="no quarantined file could hold these days")],
+    check_specs=[
+        blocking_check(COMMITS_MATCH_CHECK, "raw_commits",
+                       "Each landed day holds exactly the source's distinct commits of registry repos, each once, "
+                       "on its author day. What to do: read failing_days; fix the source or registry, then re-run "
+                       "the days (nothing of a failing run landed)."),
+        source_files_spec("raw_commits"),
+    ],
     columns=[
         ("commit_day", "date", "UTC day of commit_author_date"),
         ("plugin_name", "varchar", "normalized plugin whose repo this is"),
@@ -73,7 +84,7 @@ def raw_commits(
     commits_source: CommitsSource,
     registry: PluginRegistry,
     warehouse: DuckDBWarehouse,
-) -> dg.MaterializeResult:
+):
     """Commits to registry repos authored on the partition's UTC days, one row per commit."""
     start, end = window_dates(context)
     plugins = registry.load()
@@ -81,37 +92,108 @@ def raw_commits(
     repos = plugins.plugin_repos
     batch = commits_source.commits(start, end, sorted({repo for _, repo in repos}))
     keep = batch.files.incomplete_days(start, end) if batch.files else set()
-    with warehouse.connect() as con, transaction(con):
-        guard_vanishing_source(con, FINGERPRINT_SOURCE, commits_source, start, end, batch, drop_allowed(context), keep)
+    with warehouse.connect() as con:
         con.register("incoming", batch.rows)
         con.register("registry_repos", _registry_repos(repos))
-        rows = replace_window(con, "raw_commits", "commit_day", start, end, LAND_COMMITS_SQL, {"keep": sorted(keep)}, keep)
+        landed = land_window(
+            con, source=FINGERPRINT_SOURCE, table="raw_commits", column="commit_day", start=start, end=end,
+            insert_sql=LAND_COMMITS_SQL, params={"start": start, "end": end}, batch=batch, keep=keep,
+            resource=commits_source, drop_allowed=drop_allowed(context),
+            check=lambda c: commit_outcomes(c, start, end, keep, list(repos)),
+        )
         con.unregister("incoming")
         con.unregister("registry_repos")
-        record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints, keep)
-        record_quarantine(con, FINGERPRINT_SOURCE, batch)
-        by_day = dict(con.execute(
-            "SELECT commit_day, count(*) FROM raw_commits WHERE commit_day >= ? AND commit_day < ? GROUP BY 1", [start, end]
-        ).fetchall())
+    match = days_result(COMMITS_MATCH_CHECK, landed.outcomes, ERROR, "every landed day matches the source")
+    files = files_check(context.asset_key, batch, keep)
+    if landed.rolled_back:
+        yield match
+        yield files
+        raise dg.Failure(description=f"raw_commits: nothing landed for {start}..{end}: {match.description}",
+                         metadata={"failing_days": match.metadata["failing_days"]})
+    sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
     per_day_metadata(
         context,
-        {f.day: {"dagster/row_count": by_day.get(f.day, 0), "source_rows_in_window": max(f.source_rows, 0)} for f in batch.fingerprints},
-        {"dagster/row_count": 0, "source_rows_in_window": 0},
+        {day: {"dagster/row_count": landed.day_rows.get(day, 0), "source_rows_in_window": sources.get(day, 0),
+               **o.metadata, f"check {COMMITS_MATCH_CHECK}": day_label(o)} for day, o in landed.outcomes.items()},
+        {"dagster/row_count": 0, "source_rows_in_window": 0,
+         f"check {COMMITS_MATCH_CHECK}": "kept its previous rows: a quarantined file could hold this day"},
     )
-    return dg.MaterializeResult(
-        metadata=window_metadata(start, end, rows)
+    yield dg.MaterializeResult(
+        metadata=window_metadata(start, end, landed.rows)
         | landing_metadata(batch)
-        | {"duplicate_rows_dropped": batch.rows.num_rows - rows, "registry_repos": len(repos),
+        | {"duplicate_rows_dropped": batch.rows.num_rows - landed.rows, "registry_repos": len(repos),
+           "days_changed": changes.describe(changes.day_ranges(landed.changed)),
            "registry_plugins": len(plugins.plugins), **plugins.quarantine_metadata()},
-        check_results=files_check(context.asset_key, batch, keep),
     )
+    yield match
+    yield files
+
+
+MONTHLY_ROLLUP = Rollup(
+    table="monthly_commits",
+    inputs=("raw_commits",),
+    period_column="month_start",
+    monthly=True,
+    select_sql="""
+        SELECT CAST(date_trunc('month', commit_day) AS DATE), plugin_name, repo,
+               count(DISTINCT sha)::BIGINT, max(commit_author_date)
+        FROM raw_commits r
+        WHERE EXISTS (SELECT 1 FROM scope s WHERE r.commit_day BETWEEN s.first_day AND s.last_day)
+        GROUP BY ALL
+    """,
+    check_sql="""
+        SELECT coalesce(m.month_start, r.month_start) || ' ' || coalesce(m.plugin_name, r.plugin_name) || ' '
+               || coalesce(m.repo, r.repo),
+               m.commit_count::VARCHAR || ' @ ' || m.latest_commit_at::VARCHAR, r.n::VARCHAR || ' @ ' || r.latest::VARCHAR
+        FROM (SELECT * FROM monthly_commits x WHERE EXISTS (
+                SELECT 1 FROM scope s WHERE x.month_start BETWEEN s.first_day AND s.last_day)) m
+        FULL JOIN (
+            SELECT CAST(date_trunc('month', commit_day) AS DATE) AS month_start, plugin_name, repo,
+                   count(DISTINCT sha) AS n, max(commit_author_date) AS latest
+            FROM raw_commits x WHERE EXISTS (SELECT 1 FROM scope s WHERE x.commit_day BETWEEN s.first_day AND s.last_day)
+            GROUP BY ALL
+        ) r USING (month_start, plugin_name, repo)
+        WHERE m.commit_count IS DISTINCT FROM r.n OR m.latest_commit_at IS DISTINCT FROM r.latest OR m.commit_count <= 0
+    """,
+)
+TOTAL_ROLLUP = Rollup(
+    table="total_commits",
+    inputs=("monthly_commits", "opening_commits"),
+    select_sql="SELECT plugin_name, repo, sum(commit_count)::BIGINT FROM commits_by_month GROUP BY ALL",
+    check_sql="""
+        SELECT coalesce(t.plugin_name, m.plugin_name) || ' ' || coalesce(t.repo, m.repo), t.commit_count, m.n
+        FROM total_commits t
+        FULL JOIN (SELECT plugin_name, repo, sum(commit_count) AS n FROM commits_by_month GROUP BY ALL) m
+        USING (plugin_name, repo)
+        WHERE t.commit_count IS DISTINCT FROM m.n OR t.commit_count <= 0
+    """,
+)
+LATEST_ROLLUP = Rollup(
+    table="latest_commits",
+    inputs=("monthly_commits", "opening_commits"),
+    select_sql="SELECT plugin_name, repo, max(latest_commit_at) FROM commits_by_month GROUP BY ALL",
+    check_sql="""
+        SELECT coalesce(t.plugin_name, m.plugin_name) || ' ' || coalesce(t.repo, m.repo),
+               t.latest_commit_at::VARCHAR, m.latest::VARCHAR
+        FROM latest_commits t
+        FULL JOIN (SELECT plugin_name, repo, max(latest_commit_at) AS latest FROM commits_by_month GROUP BY ALL) m
+        USING (plugin_name, repo)
+        WHERE t.latest_commit_at IS DISTINCT FROM m.latest
+    """,
+)
+
+MONTHLY_CHECK = "monthly_commits_match_raw"
+TOTAL_CHECK = "total_commits_match_months"
+LATEST_CHECK = "latest_commits_match_months"
 
 
 @warehouse_asset(
     group_name=GROUP,
-    partitions_def=MONTHLY,
-    deps=[days_of_month(raw_commits)],
-    automation_condition=ROLLUP_AUTOMATION,
+    deps=[raw_commits],
+    consumes=MONTHLY_ROLLUP.inputs,
+    check_specs=[blocking_check(MONTHLY_CHECK, "monthly_commits",
+                                "Every MONTH commit count and latest time equals the month's landed commits of that "
+                                "repo. What to do: re-run the month's days; if it fails again, report a bug.")],
     columns=[
         ("month_start", "date", "first day of the UTC calendar month"),
         ("plugin_name", "varchar", "normalized plugin"),
@@ -120,27 +202,13 @@ def raw_commits(
         ("latest_commit_at", "timestamp", "newest author date in the month (UTC)"),
     ],
 )
-def monthly_commits(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """MONTH commits per plugin repo, from the month's landed commits only."""
-    start, end = window_dates(context)
-    with warehouse.connect() as con, transaction(con):
-        rows = replace_window(
-            con, "monthly_commits", "month_start", start, end,
-            """
-            SELECT CAST(date_trunc('month', commit_day) AS DATE), plugin_name, repo,
-                   count(DISTINCT sha)::BIGINT, max(commit_author_date)
-            FROM raw_commits
-            WHERE commit_day >= $start AND commit_day < $end
-            GROUP BY ALL
-            """,
-            {"start": start, "end": end},
-        )
-    return dg.MaterializeResult(metadata=window_metadata(start, end, rows))
+def monthly_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """MONTH commits per plugin repo for the months whose landed days changed."""
+    return rollup_result(warehouse, MONTHLY_ROLLUP, MONTHLY_CHECK, "MONTH values differ from the landed commits.")
 
 
 @warehouse_asset(
     group_name=GROUP,
-    automation_condition=OPENING_AUTOMATION,
     columns=[
         ("month_start", "date", "first day of the UTC calendar month"),
         ("plugin_name", "varchar", "normalized plugin"),
@@ -170,6 +238,7 @@ def opening_commits(
         con.unregister("incoming")
         con.unregister("registry_repos")
         record_fingerprints(con, FINGERPRINT_SOURCE, date.min, FIRST_DAY, batch.fingerprints)
+        changes.record(con, "opening_commits", [(WHOLE[0], FIRST_DAY)])
         rows = con.execute("SELECT count(*), coalesce(sum(commit_count), 0) FROM opening_commits").fetchall()[0]
     return dg.MaterializeResult(
         metadata=opening_metadata(batch, FIRST_DAY) | {"months_by_repo": rows[0], "commits": int(rows[1])}
@@ -179,7 +248,10 @@ def opening_commits(
 @warehouse_asset(
     group_name=GROUP,
     deps=[monthly_commits, opening_commits],
-    automation_condition=ROLLUP_AUTOMATION,
+    consumes=TOTAL_ROLLUP.inputs,
+    check_specs=[blocking_check(TOTAL_CHECK, "total_commits",
+                                "Every repo's TOTAL equals the sum of its months, the opening balance included. "
+                                "What to do: re-run; if it fails again, report a bug.")],
     columns=[
         ("plugin_name", "varchar", "normalized plugin"),
         ("repo", "varchar", "registry spelling"),
@@ -188,18 +260,16 @@ def opening_commits(
 )
 def total_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """TOTAL commits per plugin repo: every month, the opening balance's included."""
-    with warehouse.connect() as con:
-        rows = replace_table(
-            con, "total_commits",
-            "SELECT plugin_name, repo, sum(commit_count)::BIGINT FROM commits_by_month GROUP BY ALL",
-        )
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+    return rollup_result(warehouse, TOTAL_ROLLUP, TOTAL_CHECK, "TOTAL values differ from the months.")
 
 
 @warehouse_asset(
     group_name=GROUP,
     deps=[monthly_commits, opening_commits],
-    automation_condition=ROLLUP_AUTOMATION,
+    consumes=LATEST_ROLLUP.inputs,
+    check_specs=[blocking_check(LATEST_CHECK, "latest_commits",
+                                "Every LATEST commit time equals the newest of the repo's monthly latest times. "
+                                "What to do: re-run; if it fails again, report a bug.")],
     columns=[
         ("plugin_name", "varchar", "normalized plugin"),
         ("repo", "varchar", "registry spelling"),
@@ -208,9 +278,4 @@ def total_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
 )
 def latest_commits(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """LATEST commit time per plugin repo, from every month's maxima (opening balance included)."""
-    with warehouse.connect() as con:
-        rows = replace_table(
-            con, "latest_commits",
-            "SELECT plugin_name, repo, max(latest_commit_at) FROM commits_by_month GROUP BY ALL",
-        )
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+    return rollup_result(warehouse, LATEST_ROLLUP, LATEST_CHECK, "LATEST values differ from the months.")

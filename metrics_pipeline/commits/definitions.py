@@ -14,7 +14,7 @@ from metrics_pipeline.resources.definitions import COMMITS_SOURCE_SETTING, choos
 
 
 def _files(env: Mapping[str, str]) -> CommitsSource:
-    return FileCommitsSource(directory=dg.EnvVar(COMMITS_DIR_SETTING))
+    return FileCommitsSource(directory=dg.EnvVar(COMMITS_DIR_SETTING), warehouse_path=dg.EnvVar("METRICS_WAREHOUSE_PATH"))
 
 
 def _snowflake(env: Mapping[str, str]) -> CommitsSource:

@@ -86,6 +86,7 @@ class FileCommitsSource(CommitsSource):
 
     setting: ClassVar[str] = COMMITS_DIR_SETTING
     directory: str
+    warehouse_path: str | None = None  # the file catalog (what each file held) lives beside the warehouse
 
     def _files(self) -> list[SourceFile]:
         return list_source_files(self.directory, (".parquet", ".csv"), self.setting)
@@ -151,7 +152,7 @@ class FileCommitsSource(CommitsSource):
         return Measured(None if first is None else (first, last), {r: n for r, n in reasons if n}, samples)
 
     def _select(self, start: date, end: date) -> Selection:
-        return FileCatalog("commits", self.directory).select(self._files(), start, end, self._measure)
+        return FileCatalog("commits", self.directory, self.warehouse_path).select(self._files(), start, end, self._measure)
 
     def window_files(self, start: date, end: date) -> list[str]:
         """The readable files that can hold days of [start, end) (each identical file once)."""
@@ -237,7 +238,7 @@ class FileCommitsSource(CommitsSource):
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
         files = self._files()
-        usable = {f.path for f in FileCatalog("commits", self.directory).usable(files, self._measure)}
+        usable = {f.path for f in FileCatalog("commits", self.directory, self.warehouse_path).usable(files, self._measure)}
         return file_arrivals(files, cursor, lambda new: self._per_day([f for f in new if f.path in usable], "max(arrived_at)"))
 
     def days_with_commits(self, repos: Sequence[str]) -> set[date]:

@@ -1,5 +1,5 @@
 """Community activity: the GitHub landing (partition = fetch window), then daily, monthly and total
-metrics per plugin repo, all computed in the warehouse by metrics.sql."""
+metrics per plugin repo for the periods that changed, all computed in the warehouse by metrics.sql."""
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -7,16 +7,18 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from metrics_pipeline.asset_conventions import ROLLUP_AUTOMATION, warehouse_asset, window_dates, window_metadata
+from metrics_pipeline import changes
+from metrics_pipeline.asset_conventions import warehouse_asset, window_dates
 from metrics_pipeline.community.github_fetch import CommunityFetcher, fetch_all
 from metrics_pipeline.community.landing import land
-from metrics_pipeline.partitions import DAILY, MONTHLY, days_of_month, partitions_start_date
+from metrics_pipeline.landing.batch import iter_days
+from metrics_pipeline.partitions import DAILY, partitions_start_date
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.github import GitHubApi
-from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, transaction
 
 GROUP = "community"
-# The 13:15 UTC community run must land by 15:00, else the UI shows these assets as late.
+# The 13:00 UTC run must land them by 15:00, else the UI shows these assets as late.
 COMMUNITY_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 15 * * *", lower_bound_delta=timedelta(hours=2))
 METRICS_SQL = Path(__file__).with_name("metrics.sql").read_text()
 METRIC_COLUMNS = [
@@ -88,6 +90,9 @@ def community_github(
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with warehouse.connect() as con:
         counts = land(con, activities, fetched.members, now, now.date(), date.fromisoformat(partitions_start_date()), member_polls)
+        # The window's own days get their metrics (backlogs at the day's end) even without activity.
+        con.executemany("INSERT INTO community_dirty_days SELECT ?, ? WHERE ? NOT IN (SELECT day FROM community_dirty_days)",
+                        [[d, now, d] for d in iter_days(start, end)])
     gone = sorted(repos[a.repo_key] for a in activities if a.gone)
     renamed = {repos[k]: n for k, n in fetched.names.items() if n and n.lower() != k}
     for repo in gone:
@@ -109,43 +114,74 @@ def community_github(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@warehouse_asset(group_name=GROUP, partitions_def=DAILY, deps=[community_github], freshness_policy=COMMUNITY_FRESHNESS,
-                 columns=[("period_start", "date", "UTC day"), *METRIC_COLUMNS])
-def community_daily(context: dg.AssetExecutionContext, registry: PluginRegistry, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """DAY community metrics per plugin repo for the window's days; clears those days' dirty marks."""
-    start, end = window_dates(context)
-    days = [start + timedelta(days=n) for n in range((end - start).days)]
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+@warehouse_asset(group_name=GROUP, deps=[community_github], freshness_policy=COMMUNITY_FRESHNESS,
+                 columns=[("period_start", "date", "UTC day (days that have ended)"), *METRIC_COLUMNS])
+def community_daily(registry: PluginRegistry, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """DAY community metrics per plugin repo for every ended day a landing marked (its window, late
+    closes, first responses, transfers); today's marks wait until the day has ended."""
+    today = _today()
     with warehouse.connect() as con, transaction(con):
+        days = [row[0] for row in con.execute(
+            "SELECT day FROM community_dirty_days WHERE day < ? ORDER BY day", [today]).fetchall()]
         sql = compute(con, [(_midnight(d), _midnight(d + timedelta(days=1))) for d in days], tracked_repos(registry))
-        rows = replace_window(con, "community_daily", "period_start", start, end, sql)
-        con.execute("DELETE FROM community_dirty_days WHERE day >= ? AND day < ?", [start, end])
-    return dg.MaterializeResult(metadata=window_metadata(start, end, rows))
+        ranges = changes.day_ranges(days)
+        with changes.scope(con, ranges):
+            con.execute("DELETE FROM community_daily c WHERE EXISTS "
+                        "(SELECT 1 FROM scope s WHERE c.period_start BETWEEN s.first_day AND s.last_day)")
+            con.execute(f"INSERT INTO community_daily {sql}")
+        rows = con.execute("SELECT count(*) FROM community_daily WHERE list_contains(?, period_start)", [days]).fetchall()[0][0]
+        con.execute("DELETE FROM community_dirty_days WHERE day < ?", [today])
+        changes.record(con, "community_daily", ranges)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "days": changes.describe(ranges)})
 
 
-def _months(start: date, end: date) -> list[tuple[datetime, datetime]]:
-    months, month = [], start.replace(day=1)
-    while month < end:
-        following = (month + timedelta(days=32)).replace(day=1)
-        months.append((_midnight(month), _midnight(following)))
-        month = following
+def _months(ranges: list[changes.Range]) -> list[tuple[datetime, datetime]]:
+    months = []
+    for first, last in changes.whole_months(ranges):
+        month = first
+        while month <= last:
+            following = (month + timedelta(days=32)).replace(day=1)
+            months.append((_midnight(month), _midnight(following)))
+            month = following
     return months
 
 
-@warehouse_asset(group_name=GROUP, partitions_def=MONTHLY, deps=[days_of_month(community_daily)], automation_condition=ROLLUP_AUTOMATION,
+@warehouse_asset(group_name=GROUP, deps=[community_daily], consumes=("community_daily",),
                  columns=[("period_start", "date", "first day of the UTC month"), *METRIC_COLUMNS])
-def community_monthly(context: dg.AssetExecutionContext, registry: PluginRegistry, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """MONTH metrics: counts over the month, backlogs at its end, medians over the month's items (never summed)."""
-    start, end = window_dates(context)
+def community_monthly(registry: PluginRegistry, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """MONTH metrics for the months whose days changed: counts over the month, backlogs at its end,
+    medians over the month's items (never summed)."""
     with warehouse.connect() as con, transaction(con):
-        rows = replace_window(con, "community_monthly", "period_start", start, end,
-                              compute(con, _months(start, end), tracked_repos(registry)))
-    return dg.MaterializeResult(metadata=window_metadata(start, end, rows))
+        todo = changes.pending(con, "community_monthly", ["community_daily"])
+        if todo.first_run:
+            found = con.execute("SELECT min(period_start), max(period_start) FROM community_daily").fetchall()[0]
+            ranges = [] if found[0] is None else [tuple(found)]
+        else:
+            ranges = todo.ranges()
+        months = _months(ranges)
+        ranges = changes.whole_months(ranges)
+        with changes.scope(con, ranges):
+            con.execute("DELETE FROM community_monthly c WHERE EXISTS "
+                        "(SELECT 1 FROM scope s WHERE c.period_start BETWEEN s.first_day AND s.last_day)")
+            if months:
+                con.execute(f"INSERT INTO community_monthly {compute(con, months, tracked_repos(registry))}")
+        changes.record(con, "community_monthly", ranges)
+        changes.advance(con, todo)
+    return dg.MaterializeResult(metadata={"months": changes.describe(ranges)})
 
 
-@warehouse_asset(group_name=GROUP, deps=[community_monthly], automation_condition=ROLLUP_AUTOMATION, columns=METRIC_COLUMNS)
+@warehouse_asset(group_name=GROUP, deps=[community_monthly], consumes=("community_monthly",), columns=METRIC_COLUMNS)
 def community_total(registry: PluginRegistry, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """TOTAL metrics over all history: backlogs now, medians over every item."""
     with warehouse.connect() as con:
+        todo = changes.pending(con, "community_total", ["community_monthly"])
         sql = compute(con, [(datetime(1970, 1, 1), datetime(9999, 1, 1))], tracked_repos(registry))
         rows = replace_table(con, "community_total", f"SELECT * EXCLUDE (period_start) FROM ({sql})")
+        with transaction(con):
+            changes.record(con, "community_total", [changes.WHOLE])
+            changes.advance(con, todo)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})

@@ -9,7 +9,8 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from metrics_pipeline.asset_conventions import OWNERS, SINK_AUTOMATION
+from metrics_pipeline import changes
+from metrics_pipeline.asset_conventions import CONSUMES, OWNERS
 from metrics_pipeline.community.assets import METRIC_COLUMNS, community_daily, community_github, community_monthly, community_total
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
@@ -94,12 +95,25 @@ def publish_community(warehouse: DuckDBWarehouse, postgres: PostgresResource, be
     return result
 
 
+FEED = ("community_daily", "community_monthly", "community_total")
+
+
 @dg.asset(
     key=["postgres", "community_activity"],
     deps=[community_github, community_daily, community_monthly, community_total],
-    group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL, automation_condition=SINK_AUTOMATION,
+    group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL,
+    metadata={CONSUMES: ",".join(FEED)},
 )
 def postgres_community_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
-    """community_activity and the community entity tables in Postgres, equal to the warehouse."""
+    """community_activity and the community entity tables in Postgres, equal to the warehouse,
+    whenever the community metrics changed (small tables: compared whole)."""
+    with warehouse.connect() as con:
+        todo = changes.pending(con, "postgres/community_activity", FEED)
+    if not todo:
+        return dg.MaterializeResult(metadata={"published": "nothing changed"})
     result = publish_community(warehouse, postgres)
-    return dg.MaterializeResult(metadata={name: dg.MetadataValue.json(counts) for name, counts in result.items()})
+    with warehouse.connect() as con:
+        changes.advance(con, todo)
+    rows = sum(counts["desired"] for counts in result.values())
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows,
+                                          **{name: dg.MetadataValue.json(counts) for name, counts in result.items()}})

@@ -1,7 +1,7 @@
 """The events domain: where sealed segments come from (spool or S3), assets, sinks, job and sensor.
 
-Inert until the collector writes: with nothing sealed the sensor only skips. The InfluxDB sink is
-part of the graph only when METRICS_INFLUXDB_URL is set.
+Part of the graph once METRICS_EVENTS_SPOOL or METRICS_EVENTS_S3_BUCKET says where sealed segments
+are; the InfluxDB sink only when METRICS_INFLUXDB_URL is set.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from metrics_pipeline.collector.settings import (
 from metrics_pipeline.events.assets import daily_events, monthly_events, raw_events
 from metrics_pipeline.events.influxdb import URL_SETTING, InfluxDBResource
 from metrics_pipeline.events.segment_sources import LocalSegmentSource, S3SegmentSource, SegmentSource
-from metrics_pipeline.events.sensor import EVENTS_JOB, event_segments_sensor
+from metrics_pipeline.events.sensor import event_segments_sensor
 from metrics_pipeline.events.sinks import influxdb_daily_events, postgres_events, postgres_events_monthly
 
 
@@ -30,7 +30,14 @@ def segment_source_from(env: Mapping[str, str]) -> SegmentSource:
     return LocalSegmentSource(spool=str(spool_dir_from(env)))
 
 
+def events_enabled(env: Mapping[str, str]) -> bool:
+    """The domain joins the graph once the pipeline is told where sealed segments are."""
+    return bool(env.get(SPOOL_SETTING) or env.get(S3_BUCKET_SETTING))
+
+
 def definitions(env: Mapping[str, str]) -> dg.Definitions:
+    if not events_enabled(env):
+        return dg.Definitions()
     influx = bool(env.get(URL_SETTING))
     daily = [raw_events, daily_events, postgres_events] + ([influxdb_daily_events] if influx else [])
     resources: dict = {"event_segments": segment_source_from(env)}
@@ -39,11 +46,6 @@ def definitions(env: Mapping[str, str]) -> dg.Definitions:
             ("database", "METRICS_INFLUXDB_DATABASE"), ("username", "METRICS_INFLUXDB_USERNAME"),
             ("password", "METRICS_INFLUXDB_PASSWORD")) if env.get(name)}
         resources["influxdb"] = InfluxDBResource(url=dg.EnvVar(URL_SETTING), **optional)
-    job = dg.define_asset_job(
-        EVENTS_JOB, selection=dg.AssetSelection.assets(*daily),
-        description="Land sealed event segments, rebuild their days, roll up and fan out to the sinks.",
-    )
     return dg.Definitions(
-        assets=[*daily, monthly_events, postgres_events_monthly], jobs=[job], sensors=[event_segments_sensor],
-        resources=resources,
+        assets=[*daily, monthly_events, postgres_events_monthly], sensors=[event_segments_sensor], resources=resources,
     )

@@ -46,6 +46,10 @@ _INSERT_KEYS = """
 """
 
 
+# The event days this landing touched wait in event_days_pending until they have ended (UTC).
+_PENDING_DAYS = """
+    INSERT INTO event_days_pending SELECT DISTINCT CAST(event_time AS DATE) FROM landing_events ON CONFLICT DO NOTHING
+"""
 _QUARANTINE = """
     INSERT INTO quarantine (source, item, reason, rows, sample, first_day, last_day, recorded_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
@@ -147,6 +151,7 @@ def land_segments(con: duckdb.DuckDBPyConnection, source: SegmentSource, segment
                 con.execute("INSERT INTO event_log SELECT * FROM landing_events")
                 con.execute(_INSERT_KEYS)
                 duplicates = con.execute("SELECT count(*) FILTER (is_duplicate) FROM landing_events").fetchall()[0][0]
+                con.execute(_PENDING_DAYS)
                 con.execute("DROP TABLE landing_events")
                 now = datetime.now(timezone.utc).replace(tzinfo=None)
                 if parsed.rejected:

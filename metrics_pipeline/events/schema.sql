@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS event_idempotency_keys (
     PRIMARY KEY (product, idempotency_key)
 );
 
+-- Event days with events landed since raw_events last rebuilt them; a day waits here until it has ended.
+CREATE TABLE IF NOT EXISTS event_days_pending (
+    day DATE PRIMARY KEY
+);
+
 CREATE TABLE IF NOT EXISTS raw_events (
     event_day       DATE      NOT NULL,
     event_time      TIMESTAMP NOT NULL,
@@ -61,7 +66,7 @@ CREATE TABLE IF NOT EXISTS daily_events (
     event_type      VARCHAR NOT NULL,
     events          BIGINT  NOT NULL,
     distinct_users  BIGINT  NOT NULL,
-    bytes           BIGINT,              -- storage/traffic only
+    bytes           HUGEINT,             -- storage/traffic only; a day's sum may pass int64
     response_ms_p50 DOUBLE,              -- health only
     response_ms_p95 DOUBLE,
     PRIMARY KEY (event_day, product, event_type)
@@ -73,6 +78,10 @@ CREATE TABLE IF NOT EXISTS monthly_events (
     event_type      VARCHAR NOT NULL,
     events          BIGINT  NOT NULL,
     distinct_users  BIGINT  NOT NULL,
-    bytes           BIGINT,
+    bytes           HUGEINT,
     PRIMARY KEY (month_start, product, event_type)
 );
+
+-- Warehouses created before bytes sums could pass int64.
+ALTER TABLE daily_events ALTER COLUMN bytes SET DATA TYPE HUGEINT;
+ALTER TABLE monthly_events ALTER COLUMN bytes SET DATA TYPE HUGEINT;

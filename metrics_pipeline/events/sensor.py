@@ -1,8 +1,8 @@
-"""Requests `events_job` runs for newly sealed segments: one run per contiguous range of the event
-days their seals name, carrying the segments to land. The cursor holds the last tick's UTC day and
-the segments seen since the day before it (with when they were requested), so a listing covers two
-days, not all history. A segment requested an hour ago and still not landed (its run failed) is
-requested again; the warehouse's event_segments_landed keeps it from being landed twice."""
+"""Requests one run for newly sealed segments (carrying them to land) and, once a UTC day has ended,
+for the days whose events wait to be released: `raw_events` and everything downstream of it. The
+cursor holds the last tick's UTC day and the segments seen since the day before it (with when they
+were requested), so a listing covers two days, not all history. A segment requested an hour ago and
+still not landed (its run failed) is requested again; event_segments_landed keeps it from landing twice."""
 
 from __future__ import annotations
 
@@ -15,22 +15,21 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from metrics_pipeline.automation.late_data import contiguous_ranges
-from metrics_pipeline.events.assets import EVENT_DAILY
+from metrics_pipeline.automation.consumers import with_downstream
+from metrics_pipeline.automation.jobs import TRIGGER_TAG, daily_metrics_job
 from metrics_pipeline.events.segment_sources import SegmentSource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, WarehouseBusyError
 
-EVENTS_JOB = "events_job"
 REQUEST_AGAIN_AFTER = timedelta(hours=1)
 
 
 def plan(
     cursor: str | None, source: SegmentSource, now: datetime,
     landed: Callable[[list[str]], set[str] | None] = lambda names: None,
-) -> tuple[list[dg.RunRequest], str]:
-    """The run requests for segments not seen before (or requested long ago and still not `landed`:
-    names -> the landed ones, None when unknown), and the next cursor."""
+    days_ended: bool = False,
+) -> tuple[list[str] | None, str]:
+    """The segments to land now (None: no run; [] with `days_ended`: only release ended days), and
+    the next cursor. Segments not seen before, or requested long ago and still not `landed`."""
     state = json.loads(cursor) if cursor else {}
     today, stamp = now.date(), int(now.timestamp())
     since = date.fromisoformat(state["day"]) - timedelta(days=1) if "day" in state else None
@@ -39,42 +38,46 @@ def plan(
     overdue = [s for s in listed if s.ref in seen and stamp - seen[s.ref] >= REQUEST_AGAIN_AFTER.total_seconds()]
     done = landed([s.name for s in overdue]) if overdue else None
     again = {s.ref for s in overdue if done is not None and s.name not in done}
-    new = [segment for segment in listed if segment.ref not in seen or segment.ref in again]
-    days = set(state.get("deferred", []))
-    for segment in new:
-        days |= set(source.seal(segment).days)
-    first = EVENT_DAILY.start.date().isoformat()  # earlier days belong to no partition (counted at landing)
-    ready = sorted(d for d in days if first <= d <= today.isoformat())  # EVENT_DAILY's last partition is today
-    deferred = sorted(d for d in days if d > today.isoformat())  # clock skew past midnight: tomorrow's partition
-    refs = [segment.ref for segment in new]
-    if refs and not ready:  # only days before the first partition or tomorrow's: land them with today
-        ready = [today.isoformat()]
-    digest = hashlib.sha1(json.dumps(refs + ready).encode()).hexdigest()[:12]
-    requests = []
-    for low, high in contiguous_ranges([date.fromisoformat(d) for d in ready]):
-        requests.append(dg.RunRequest(
-            run_key=f"events-{low}-{high}-{digest}",
-            job_name=EVENTS_JOB,
-            run_config={"ops": {"raw_events": {"config": {"segments": refs}}}},
-            tags={PARTITION_RANGE_START_TAG: low.isoformat(), PARTITION_RANGE_END_TAG: high.isoformat(),
-                  "metrics/reason": "sealed-segments"},
-        ))
+    refs = [segment.ref for segment in listed if segment.ref not in seen or segment.ref in again]
     requested = set(refs)
-    next_state = {"day": today.isoformat(), "deferred": deferred,
+    next_state = {"day": today.isoformat(),
                   "seen": {s.ref: stamp if s.ref in requested else seen[s.ref] for s in sorted(listed)}}
-    return requests, json.dumps(next_state)
+    return (refs if refs or days_ended else None), json.dumps(next_state)
 
 
-@dg.sensor(name="event_segments_sensor", job_name=EVENTS_JOB, minimum_interval_seconds=30,
+@dg.sensor(name="event_segments_sensor", job=daily_metrics_job, minimum_interval_seconds=30,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Lands newly sealed collector segments into the event days they hold.")
+           description="Lands newly sealed collector segments, and releases event days once they have ended.")
 def event_segments_sensor(
     context: dg.SensorEvaluationContext, event_segments: SegmentSource, warehouse: DuckDBWarehouse
 ):
-    requests, cursor = plan(context.cursor, event_segments, datetime.now(timezone.utc), landed_lookup(warehouse))
-    if not requests:
-        return dg.SensorResult(skip_reason="no newly sealed segments", cursor=cursor)
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+    now = datetime.now(timezone.utc)
+    segments, cursor = plan(context.cursor, event_segments, now, landed_lookup(warehouse), days_ended(warehouse, now.date()))
+    if segments is None:
+        return dg.SensorResult(skip_reason="no newly sealed segments and no ended day waiting", cursor=cursor)
+    return dg.SensorResult(run_requests=[run_request(context.repository_def.asset_graph, segments, now.date())], cursor=cursor)
+
+
+def run_request(graph, segments: list[str], today: date) -> dg.RunRequest:
+    """One run: land these segments, release the ended days, and carry them to the sinks."""
+    digest = hashlib.sha1(json.dumps([today.isoformat(), *segments]).encode()).hexdigest()[:12]
+    return dg.RunRequest(
+        run_key=f"events-{digest}",
+        asset_selection=with_downstream(graph, [dg.AssetKey("raw_events")]),
+        run_config={"ops": {"raw_events": {"config": {"segments": segments}}}},
+        tags={TRIGGER_TAG: "events"},
+    )
+
+
+def days_ended(warehouse: DuckDBWarehouse, today: date) -> bool:
+    """Whether landed events wait for a day that has now ended (False while the warehouse is busy)."""
+    if not Path(warehouse.path).exists():
+        return False
+    try:
+        with warehouse.connect(read_only=True, lock_wait_seconds=5) as con:
+            return bool(con.execute("SELECT count(*) FROM event_days_pending WHERE day < ?", [today]).fetchall()[0][0])
+    except (WarehouseBusyError, duckdb.CatalogException):
+        return False
 
 
 def landed_lookup(warehouse: DuckDBWarehouse) -> Callable[[list[str]], set[str] | None]:

@@ -1,5 +1,6 @@
 """Fan-out of events: Postgres (raw 90 days, rollups forever) and InfluxDB, one asset each, so a failing
-sink never blocks the other; each is idempotent per partition (delete the window, insert).
+sink never blocks the other; each writes the days (months) that changed since it last wrote, idempotent
+per day (delete the day, insert), and catches up by itself after a failure (the change log).
 
 What a store would refuse, failing the whole day (a non-finite number, NUL in text: values an older
 collector let in), is left out and counted in the materialization's metadata instead."""
@@ -8,19 +9,20 @@ import json
 import math
 from collections import Counter
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import psycopg
 
-from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION, single_run_asset, window_dates, window_metadata
+from metrics_pipeline import changes
+from metrics_pipeline.asset_conventions import CONSUMES, OWNERS
 from metrics_pipeline.collector.records import BAD_TEXT, NON_FINITE, UNPARSEABLE, bad_text
-from metrics_pipeline.events.assets import EVENT_DAILY, GROUP, daily_events, monthly_events, raw_events
+from metrics_pipeline.events.assets import GROUP, daily_events, monthly_events, raw_events
 from metrics_pipeline.events.influxdb import InfluxDBError, InfluxDBResource, line, storable
-from metrics_pipeline.partitions import MONTHLY
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
+from metrics_pipeline.sinks.scope import SinkFeed
 
 RAW_RETENTION_DAYS = 90
 INFLUX_MEASUREMENT = "events_daily"
@@ -101,71 +103,105 @@ def _copy(cursor, table: str, columns: str, rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
-@single_run_asset(key=["postgres", "events"], partitions_def=EVENT_DAILY, deps=[raw_events, daily_events],
-                  kinds={"postgres"}, **_SINK)
+RAW_FEED = SinkFeed("postgres/events", days=("raw_events", "daily_events"))
+MONTHLY_FEED = SinkFeed("postgres/events_monthly", months=("monthly_events",))
+INFLUX_FEED = SinkFeed(f"influxdb/{INFLUX_MEASUREMENT}", days=("daily_events",))
+
+
+def _sink(key: list[str], kind: str, feed: SinkFeed, deps) -> dict:
+    return dict(key=key, deps=deps, kinds={kind}, metadata={CONSUMES: ",".join(feed.inputs)}, **_SINK)
+
+
+@contextmanager
+def _feed(warehouse: DuckDBWarehouse, feed: SinkFeed):
+    """The day (or month) ranges the feed has pending; its cursor moves only when the write succeeded."""
+    with warehouse.connect() as con:
+        todo = feed.pending(con)
+        first_landed = con.execute("SELECT min(event_day) FROM raw_events").fetchall()[0][0]
+    ranges = todo.ranges()
+    if todo.first_run:  # everything: the days that exist
+        ranges = [] if first_landed is None else [(first_landed, datetime.now(timezone.utc).date())]
+    yield [(a, b + timedelta(days=1)) for a, b in changes.whole_months(ranges)] if feed.months else \
+        [(a, min(b, date.max - timedelta(days=1)) + timedelta(days=1)) for a, b in ranges]
+    with warehouse.connect() as con:
+        changes.advance(con, todo)
+
+
+@dg.asset(**_sink(["postgres", "events"], "postgres", RAW_FEED, [raw_events, daily_events]))
 def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
-    """events_raw (last 90 days) and events_daily in Postgres for the partition's days."""
-    start, end = window_dates(context)
+    """events_raw (last 90 days) and events_daily in Postgres for the days that changed."""
     keep_from = datetime.now(timezone.utc).date() - timedelta(days=RAW_RETENTION_DAYS)
-    raw = _rows(warehouse, f"SELECT {_RAW_COLUMNS} FROM raw_events WHERE event_day >= ? AND event_day < ? "
-                "AND event_day >= ?", [start, end, keep_from])
-    daily = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
-                  [start, end])
-    raw, refused = _storable_raw(raw)
-    daily, left_out = _finite_daily(daily)
-    if refused["raw_rows_refused"] or left_out:
-        context.log.warning(f"left out of Postgres for {start}..{end}: {refused['raw_rows_refused']} raw events "
-                            f"{refused['raw_refusals_by_reason'].value} and {left_out} non-finite percentiles")
-    with _retry_when_unreachable(context), postgres.connect() as connection:
-        apply_migrations(connection)
-        with connection.transaction(), connection.cursor() as cursor:
-            cursor.execute("DELETE FROM events_raw WHERE (event_day >= %s AND event_day < %s) OR event_day < %s",
-                           [start, end, keep_from])
-            expired = cursor.rowcount
-            _copy(cursor, "events_raw", _RAW_COLUMNS, raw)
-            cursor.execute("DELETE FROM events_daily WHERE event_day >= %s AND event_day < %s", [start, end])
-            _copy(cursor, "events_daily", _DAILY_COLUMNS, daily)
-    return dg.MaterializeResult(metadata=window_metadata(start, end, len(daily)) | refused | {
-        "raw_events_written": len(raw), "raw_rows_deleted_or_replaced": expired, "raw_kept_from": keep_from.isoformat(),
-        "daily_values_left_out": left_out,
-    })
+    written = {"raw_events_written": 0, "raw_rows_deleted_or_replaced": 0, "daily_rows": 0, "daily_values_left_out": 0,
+               "raw_rows_refused": 0}
+    with _feed(warehouse, RAW_FEED) as windows:
+        for start, end in windows:
+            raw = _rows(warehouse, f"SELECT {_RAW_COLUMNS} FROM raw_events WHERE event_day >= ? AND event_day < ? "
+                        "AND event_day >= ?", [start, end, keep_from])
+            daily = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
+                          [start, end])
+            raw, refused = _storable_raw(raw)
+            daily, left_out = _finite_daily(daily)
+            if refused["raw_rows_refused"] or left_out:
+                context.log.warning(f"left out of Postgres for {start}..{end}: {refused['raw_rows_refused']} raw events "
+                                    f"{refused['raw_refusals_by_reason'].value} and {left_out} non-finite percentiles")
+            with _retry_when_unreachable(context), postgres.connect() as connection:
+                apply_migrations(connection)
+                with connection.transaction(), connection.cursor() as cursor:
+                    cursor.execute("DELETE FROM events_raw WHERE (event_day >= %s AND event_day < %s) OR event_day < %s",
+                                   [start, end, keep_from])
+                    expired = cursor.rowcount
+                    _copy(cursor, "events_raw", _RAW_COLUMNS, raw)
+                    cursor.execute("DELETE FROM events_daily WHERE event_day >= %s AND event_day < %s", [start, end])
+                    _copy(cursor, "events_daily", _DAILY_COLUMNS, daily)
+            for name, value in (("raw_events_written", len(raw)), ("raw_rows_deleted_or_replaced", expired),
+                                ("daily_rows", len(daily)), ("daily_values_left_out", left_out),
+                                ("raw_rows_refused", refused["raw_rows_refused"])):
+                written[name] += value
+    return dg.MaterializeResult(metadata=written | {"dagster/row_count": written["daily_rows"],
+                                                    "days": changes.describe([(a, b - timedelta(days=1)) for a, b in windows]),
+                                                    "raw_kept_from": keep_from.isoformat()})
 
 
-@single_run_asset(key=["postgres", "events_monthly"], partitions_def=MONTHLY, deps=[monthly_events],
-                  kinds={"postgres"}, automation_condition=ROLLUP_AUTOMATION, **_SINK)
+@dg.asset(**_sink(["postgres", "events_monthly"], "postgres", MONTHLY_FEED, [monthly_events]))
 def postgres_events_monthly(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
-    """events_monthly in Postgres for the partition's month."""
-    start, end = window_dates(context)
-    rows = _rows(warehouse, f"SELECT {_MONTHLY_COLUMNS} FROM monthly_events WHERE month_start >= ? AND month_start < ?",
-                 [start, end])
-    with _retry_when_unreachable(context), postgres.connect() as connection:
-        apply_migrations(connection)
-        with connection.transaction(), connection.cursor() as cursor:
-            cursor.execute("DELETE FROM events_monthly WHERE month_start >= %s AND month_start < %s", [start, end])
-            _copy(cursor, "events_monthly", _MONTHLY_COLUMNS, rows)
-    return dg.MaterializeResult(metadata=window_metadata(start, end, len(rows)))
+    """events_monthly in Postgres for the months that changed."""
+    total = 0
+    with _feed(warehouse, MONTHLY_FEED) as windows:
+        for start, end in windows:
+            rows = _rows(warehouse, f"SELECT {_MONTHLY_COLUMNS} FROM monthly_events WHERE month_start >= ? AND month_start < ?",
+                         [start, end])
+            with _retry_when_unreachable(context), postgres.connect() as connection:
+                apply_migrations(connection)
+                with connection.transaction(), connection.cursor() as cursor:
+                    cursor.execute("DELETE FROM events_monthly WHERE month_start >= %s AND month_start < %s", [start, end])
+                    _copy(cursor, "events_monthly", _MONTHLY_COLUMNS, rows)
+            total += len(rows)
+    return dg.MaterializeResult(metadata={"dagster/row_count": total,
+                                          "months": changes.describe([(a, b - timedelta(days=1)) for a, b in windows])})
 
 
-@single_run_asset(key=["influxdb", INFLUX_MEASUREMENT], partitions_def=EVENT_DAILY, deps=[daily_events],
-                  kinds={"influxdb"}, **_SINK)
+@dg.asset(**_sink(["influxdb", INFLUX_MEASUREMENT], "influxdb", INFLUX_FEED, [daily_events]))
 def influxdb_daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, influxdb: InfluxDBResource):
-    """Daily rollups as InfluxDB points (tags product, type; time = the UTC day's midnight)."""
-    start, end = window_dates(context)
-    rows = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
-                 [start, end])
-    lines, left_out = [], []
-    for day, product, event_type, events, users, bytes_, p50, p95 in rows:
-        fields = {"events": events, "users": users, "bytes": bytes_, "response_ms_p50": p50, "response_ms_p95": p95}
-        for name, value in fields.items():
-            if not storable(value):
-                left_out.append(f"{day} {product} {event_type} {name}: {value!r}")
-                fields[name] = None
-        lines.append(line(INFLUX_MEASUREMENT, {"product": product, "type": event_type}, fields,
-                          datetime.combine(day, datetime.min.time())))
+    """Daily rollups as InfluxDB points (tags product, type; time = the UTC day's midnight), for the days that changed."""
+    points, left_out = 0, []
+    with _feed(warehouse, INFLUX_FEED) as windows:
+        for start, end in windows:
+            rows = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
+                         [start, end])
+            lines = []
+            for day, product, event_type, events, users, bytes_, p50, p95 in rows:
+                fields = {"events": events, "users": users, "bytes": bytes_, "response_ms_p50": p50, "response_ms_p95": p95}
+                for name, value in fields.items():
+                    if not storable(value):
+                        left_out.append(f"{day} {product} {event_type} {name}: {value!r}")
+                        fields[name] = None
+                lines.append(line(INFLUX_MEASUREMENT, {"product": product, "type": event_type}, fields,
+                                  datetime.combine(day, datetime.min.time())))
+            with _retry_when_unreachable(context):
+                influxdb.replace_window(INFLUX_MEASUREMENT, datetime.combine(start, datetime.min.time()),
+                                        datetime.combine(end, datetime.min.time()), lines)
+            points += len(lines)
     if left_out:
-        context.log.warning(f"left out of InfluxDB for {start}..{end}, not storable there: {left_out[:10]}")
-    with _retry_when_unreachable(context):
-        influxdb.replace_window(INFLUX_MEASUREMENT, datetime.combine(start, datetime.min.time()),
-                                datetime.combine(end, datetime.min.time()), lines)
-    return dg.MaterializeResult(metadata=window_metadata(start, end, len(lines)) | {
-        "values_left_out": len(left_out), "values_left_out_examples": dg.MetadataValue.json(left_out[:10])})
+        context.log.warning(f"left out of InfluxDB, not storable there: {len(left_out)} values, e.g. {left_out[:3]}")
+    return dg.MaterializeResult(metadata={"dagster/row_count": points, "values_left_out": len(left_out),
+                                          "values_left_out_examples": dg.MetadataValue.json(left_out[:10])})

@@ -1,13 +1,17 @@
-"""Installs: raw landing per UTC day, then daily, monthly and total rollups, all in SQL."""
+"""Installs: raw landing per UTC day, then daily, monthly and total rollups, all in SQL.
+
+`raw_installs[day]` is the only partitioned step: each day shows its own figures and check outcome.
+The rollups recompute only the periods whose inputs changed (rollups.py), so one run takes a day
+from the source to the sinks and its cost does not grow with history.
+"""
 
 from datetime import date
 
 import dagster as dg
 
+from metrics_pipeline import changes
 from metrics_pipeline.asset_conventions import (
     DAILY_FRESHNESS,
-    OPENING_AUTOMATION,
-    ROLLUP_AUTOMATION,
     landing_metadata,
     opening_metadata,
     per_day_metadata,
@@ -15,28 +19,39 @@ from metrics_pipeline.asset_conventions import (
     window_dates,
     window_metadata,
 )
+from metrics_pipeline.changes import WHOLE
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.landing.fingerprints import record_fingerprints
-from metrics_pipeline.landing.guards import (
-    SOURCE_FILES_CHECK,
-    drop_allowed,
-    files_check,
-    guard_vanishing_source,
-    record_quarantine,
-)
-from metrics_pipeline.partitions import DAILY, FIRST_DAY, MONTHLY, days_of_month
+from metrics_pipeline.landing.guards import SOURCE_FILES_CHECK, drop_allowed, files_check, source_files_spec
+from metrics_pipeline.landing.window import land_window
+from metrics_pipeline.partitions import DAILY, FIRST_DAY
+from metrics_pipeline.quality.evaluations import day_label, days_result
+from metrics_pipeline.quality.raw_checks import INSTALLS_MATCH_CHECK, install_outcomes
 from metrics_pipeline.registry import PluginRegistry, guard_registry_shrink, previous_registry_count
-from metrics_pipeline.resources.warehouse import DuckDBWarehouse, replace_table, replace_window, transaction
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, transaction
+from metrics_pipeline.rollups import Rollup, blocking_check, rollup_result
 
 GROUP = "installs"
 FINGERPRINT_SOURCE = "installs"
+ERROR = dg.AssetCheckSeverity.ERROR
+
+LAND_SQL = """
+SELECT download_day, plugin_name, installer_name, download_count FROM incoming
+WHERE download_day >= $start AND download_day < $end AND NOT list_contains($keep, download_day)
+"""
 
 
 @warehouse_asset(
     group_name=GROUP,
     partitions_def=DAILY,
     freshness_policy=DAILY_FRESHNESS,
-    check_specs=[dg.AssetCheckSpec(SOURCE_FILES_CHECK, asset="raw_installs", description="no quarantined file could hold these days")],
+    check_specs=[
+        blocking_check(INSTALLS_MATCH_CHECK, "raw_installs",
+                       "Each landed day holds exactly the source's qualifying downloads, with no nulls, untracked "
+                       "plugins, non-counted installers or duplicate keys. What to do: read failing_days; fix the "
+                       "source or registry, then re-run the days (nothing of a failing run landed)."),
+        source_files_spec("raw_installs"),
+    ],
     columns=[
         ("download_day", "date", "UTC day of the download"),
         ("plugin_name", "varchar", "PEP 503-normalized registry plugin"),
@@ -49,120 +64,153 @@ def raw_installs(
     installs_source: InstallsSource,
     registry: PluginRegistry,
     warehouse: DuckDBWarehouse,
-) -> dg.MaterializeResult:
+):
     """Qualifying downloads of registry plugins for the partition's UTC days, counted in the source."""
     start, end = window_dates(context)
     plugins = registry.load()
     guard_registry_shrink(previous_registry_count(context), plugins, drop_allowed(context), registry.max_drop_fraction)
     batch = installs_source.install_counts(start, end, plugins.plugin_names)
     keep = batch.files.incomplete_days(start, end) if batch.files else set()
-    with warehouse.connect() as con, transaction(con):
-        guard_vanishing_source(con, FINGERPRINT_SOURCE, installs_source, start, end, batch, drop_allowed(context), keep)
+    with warehouse.connect() as con:
         con.register("incoming", batch.rows)
-        rows = replace_window(
-            con, "raw_installs", "download_day", start, end,
-            "SELECT download_day, plugin_name, installer_name, download_count FROM incoming "
-            "WHERE NOT list_contains($keep, download_day)",
-            {"keep": sorted(keep)}, keep,
+        landed = land_window(
+            con, source=FINGERPRINT_SOURCE, table="raw_installs", column="download_day", start=start, end=end,
+            insert_sql=LAND_SQL, params={"start": start, "end": end}, batch=batch, keep=keep,
+            resource=installs_source, drop_allowed=drop_allowed(context),
+            check=lambda c: install_outcomes(c, start, end, keep, list(plugins.plugin_names), installs_source.counted),
         )
         con.unregister("incoming")
-        record_fingerprints(con, FINGERPRINT_SOURCE, start, end, batch.fingerprints, keep)
-        record_quarantine(con, FINGERPRINT_SOURCE, batch)
-        by_day = con.execute(
-            "SELECT download_day, count(*), sum(download_count) FROM raw_installs "
-            "WHERE download_day >= ? AND download_day < ? GROUP BY 1",
-            [start, end],
-        ).fetchall()
-    landed = {day: (n, int(downloads)) for day, n, downloads in by_day}
+    match = days_result(INSTALLS_MATCH_CHECK, landed.outcomes, ERROR, "every landed day matches the source")
+    files = files_check(context.asset_key, batch, keep)
+    if landed.rolled_back:
+        yield match
+        yield files
+        raise dg.Failure(description=f"raw_installs: nothing landed for {start}..{end}: {match.description}",
+                         metadata={"failing_days": match.metadata["failing_days"]})
+    sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
     per_day_metadata(
         context,
-        {
-            f.day: dict(zip(("dagster/row_count", "qualifying_downloads"), landed.get(f.day, (0, 0)), strict=True))
-            | {"source_rows_in_window": max(f.source_rows, 0)}
-            for f in batch.fingerprints
-        },
-        {"dagster/row_count": 0, "qualifying_downloads": 0, "source_rows_in_window": 0},
+        {day: {"dagster/row_count": landed.day_rows.get(day, 0), "qualifying_downloads": o.metadata["landed_downloads"],
+               "source_rows_in_window": sources.get(day, 0), **o.metadata, f"check {INSTALLS_MATCH_CHECK}": day_label(o)}
+         for day, o in landed.outcomes.items()},
+        {"dagster/row_count": 0, "qualifying_downloads": 0, "source_rows_in_window": 0,
+         f"check {INSTALLS_MATCH_CHECK}": "kept its previous rows: a quarantined file could hold this day"},
     )
-    return dg.MaterializeResult(
-        metadata=window_metadata(start, end, rows)
+    yield dg.MaterializeResult(
+        metadata=window_metadata(start, end, landed.rows)
         | landing_metadata(batch)
         | {
-            "qualifying_downloads": int(sum(batch.rows.column("download_count").to_pylist())),
+            "qualifying_downloads": sum(o.metadata["landed_downloads"] for o in landed.outcomes.values()),
+            "days_changed": changes.describe(changes.day_ranges(landed.changed)),
             "registry_plugins": len(plugins.plugins),
             **plugins.quarantine_metadata(),
         },
-        check_results=files_check(context.asset_key, batch, keep),
     )
+    yield match
+    yield files
+
+
+DAILY_ROLLUP = Rollup(
+    table="daily_installs",
+    inputs=("raw_installs",),
+    period_column="download_day",
+    select_sql="""
+        SELECT download_day, plugin_name, sum(download_count)::BIGINT FROM raw_installs r
+        WHERE EXISTS (SELECT 1 FROM scope s WHERE r.download_day BETWEEN s.first_day AND s.last_day)
+        GROUP BY download_day, plugin_name HAVING sum(download_count) > 0
+    """,
+    check_sql="""
+        SELECT coalesce(d.download_day, r.download_day) || ' ' || coalesce(d.plugin_name, r.plugin_name), d.install_count, r.n
+        FROM (SELECT * FROM daily_installs x WHERE EXISTS (
+                SELECT 1 FROM scope s WHERE x.download_day BETWEEN s.first_day AND s.last_day)) d
+        FULL JOIN (
+            SELECT download_day, plugin_name, sum(download_count) AS n FROM raw_installs x
+            WHERE EXISTS (SELECT 1 FROM scope s WHERE x.download_day BETWEEN s.first_day AND s.last_day)
+            GROUP BY ALL HAVING sum(download_count) > 0
+        ) r USING (download_day, plugin_name)
+        WHERE d.install_count IS DISTINCT FROM r.n OR d.install_count <= 0
+    """,
+)
+
+MONTHLY_ROLLUP = Rollup(
+    table="monthly_installs",
+    inputs=("daily_installs",),
+    period_column="month_start",
+    monthly=True,
+    select_sql="""
+        SELECT CAST(date_trunc('month', download_day) AS DATE), plugin_name, sum(install_count)::BIGINT
+        FROM daily_installs d
+        WHERE EXISTS (SELECT 1 FROM scope s WHERE d.download_day BETWEEN s.first_day AND s.last_day)
+        GROUP BY ALL
+    """,
+    check_sql="""
+        SELECT coalesce(m.month_start, d.month_start) || ' ' || coalesce(m.plugin_name, d.plugin_name), m.install_count, d.n
+        FROM (SELECT * FROM monthly_installs x WHERE EXISTS (
+                SELECT 1 FROM scope s WHERE x.month_start BETWEEN s.first_day AND s.last_day)) m
+        FULL JOIN (
+            SELECT CAST(date_trunc('month', download_day) AS DATE) AS month_start, plugin_name, sum(install_count) AS n
+            FROM daily_installs x
+            WHERE EXISTS (SELECT 1 FROM scope s WHERE x.download_day BETWEEN s.first_day AND s.last_day) GROUP BY ALL
+        ) d USING (month_start, plugin_name)
+        WHERE m.install_count IS DISTINCT FROM d.n OR m.install_count <= 0
+    """,
+)
+
+TOTAL_ROLLUP = Rollup(
+    table="total_installs",
+    inputs=("monthly_installs", "opening_installs"),
+    select_sql="SELECT plugin_name, sum(install_count)::BIGINT FROM installs_by_month GROUP BY plugin_name",
+    check_sql="""
+        SELECT coalesce(t.plugin_name, m.plugin_name), t.install_count, m.n
+        FROM total_installs t
+        FULL JOIN (SELECT plugin_name, sum(install_count) AS n FROM installs_by_month GROUP BY ALL) m USING (plugin_name)
+        WHERE t.install_count IS DISTINCT FROM m.n OR t.install_count <= 0
+    """,
+)
+
+DAILY_CHECK = "daily_installs_match_raw"
+MONTHLY_CHECK = "monthly_installs_match_days"
+TOTAL_CHECK = "total_installs_match_months"
 
 
 @warehouse_asset(
     group_name=GROUP,
-    partitions_def=DAILY,
     deps=[raw_installs],
-    freshness_policy=DAILY_FRESHNESS,
+    consumes=DAILY_ROLLUP.inputs,
+    check_specs=[blocking_check(DAILY_CHECK, "daily_installs",
+                                "Every DAY value equals the day's landed downloads of that plugin and is positive. "
+                                "What to do: re-run the day; if it fails again, report a bug.")],
     columns=[
         ("download_day", "date", "UTC day"),
         ("plugin_name", "varchar", "normalized plugin"),
         ("install_count", "bigint", "installs that day (> 0)"),
     ],
 )
-def daily_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """DAY installs per plugin: the unit every larger period is summed from."""
-    start, end = window_dates(context)
-    with warehouse.connect() as con, transaction(con):
-        rows = replace_window(
-            con, "daily_installs", "download_day", start, end,
-            """
-            SELECT download_day, plugin_name, sum(download_count)::BIGINT
-            FROM raw_installs
-            WHERE download_day >= $start AND download_day < $end
-            GROUP BY download_day, plugin_name
-            HAVING sum(download_count) > 0
-            """,
-            {"start": start, "end": end},
-        )
-        by_day = con.execute(
-            "SELECT download_day, count(*), sum(install_count) FROM daily_installs "
-            "WHERE download_day >= ? AND download_day < ? GROUP BY 1",
-            [start, end],
-        ).fetchall()
-    per_day_metadata(context, {day: {"dagster/row_count": n, "installs": int(i)} for day, n, i in by_day},
-                     {"dagster/row_count": 0, "installs": 0})
-    installs = sum(int(i) for _, _, i in by_day)
-    return dg.MaterializeResult(metadata=window_metadata(start, end, rows) | {"installs": installs})
+def daily_installs(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """DAY installs per plugin for the days whose landing changed: the unit larger periods sum."""
+    return rollup_result(warehouse, DAILY_ROLLUP, DAILY_CHECK, "DAY values differ from the landed downloads.")
 
 
 @warehouse_asset(
     group_name=GROUP,
-    partitions_def=MONTHLY,
-    deps=[days_of_month(daily_installs)],
-    automation_condition=ROLLUP_AUTOMATION,
+    deps=[daily_installs],
+    consumes=MONTHLY_ROLLUP.inputs,
+    check_specs=[blocking_check(MONTHLY_CHECK, "monthly_installs",
+                                "Every MONTH value equals the sum of that plugin's DAY values in the month. "
+                                "What to do: re-run the month's days; if it fails again, report a bug.")],
     columns=[
         ("month_start", "date", "first day of the UTC calendar month"),
         ("plugin_name", "varchar", "normalized plugin"),
         ("install_count", "bigint", "installs that month (> 0)"),
     ],
 )
-def monthly_installs(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """MONTH installs per plugin, summed from the month's daily rollup (never from raw rows)."""
-    start, end = window_dates(context)
-    with warehouse.connect() as con, transaction(con):
-        rows = replace_window(
-            con, "monthly_installs", "month_start", start, end,
-            """
-            SELECT CAST(date_trunc('month', download_day) AS DATE), plugin_name, sum(install_count)::BIGINT
-            FROM daily_installs
-            WHERE download_day >= $start AND download_day < $end
-            GROUP BY ALL
-            """,
-            {"start": start, "end": end},
-        )
-    return dg.MaterializeResult(metadata=window_metadata(start, end, rows))
+def monthly_installs(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """MONTH installs per plugin for the months whose days changed, summed from the daily rollup."""
+    return rollup_result(warehouse, MONTHLY_ROLLUP, MONTHLY_CHECK, "MONTH values differ from their days.")
 
 
 @warehouse_asset(
     group_name=GROUP,
-    automation_condition=OPENING_AUTOMATION,
     columns=[
         ("month_start", "date", "first day of the UTC calendar month"),
         ("plugin_name", "varchar", "normalized plugin"),
@@ -181,16 +229,24 @@ def opening_installs(
         con.execute("INSERT INTO opening_installs SELECT month_start, plugin_name, install_count FROM incoming")
         con.unregister("incoming")
         record_fingerprints(con, FINGERPRINT_SOURCE, date.min, FIRST_DAY, batch.fingerprints)
+        changes.record(con, "opening_installs", [(WHOLE[0], FIRST_DAY)])
     installs = int(sum(batch.rows.column("install_count").to_pylist()))
     return dg.MaterializeResult(
         metadata=opening_metadata(batch, FIRST_DAY) | {"qualifying_installs": installs, "months": batch.rows.num_rows}
     )
 
 
+def _installs(con) -> dict:
+    return {"installs": int(con.execute("SELECT coalesce(sum(install_count), 0) FROM total_installs").fetchall()[0][0])}
+
+
 @warehouse_asset(
     group_name=GROUP,
     deps=[monthly_installs, opening_installs],
-    automation_condition=ROLLUP_AUTOMATION,
+    consumes=TOTAL_ROLLUP.inputs,
+    check_specs=[blocking_check(TOTAL_CHECK, "total_installs",
+                                "Every TOTAL equals the sum of the plugin's months, the opening balance included. "
+                                "What to do: re-run; if it fails again, report a bug.")],
     columns=[
         ("plugin_name", "varchar", "normalized plugin"),
         ("install_count", "bigint", "all-time installs (> 0)"),
@@ -198,10 +254,4 @@ def opening_installs(
 )
 def total_installs(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """TOTAL installs per plugin: every month, the opening balance's included."""
-    with warehouse.connect() as con:
-        rows = replace_table(
-            con, "total_installs",
-            "SELECT plugin_name, sum(install_count)::BIGINT FROM installs_by_month GROUP BY plugin_name",
-        )
-        installs = con.execute("SELECT coalesce(sum(install_count), 0) FROM total_installs").fetchall()[0][0]
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "installs": int(installs)})
+    return rollup_result(warehouse, TOTAL_ROLLUP, TOTAL_CHECK, "TOTAL values differ from the months.", _installs)

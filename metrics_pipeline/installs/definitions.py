@@ -23,7 +23,8 @@ def installers_from(env: Mapping[str, str]) -> list[str]:
 
 
 def _files(env: Mapping[str, str]) -> InstallsSource:
-    return FileInstallsSource(directory=dg.EnvVar(DOWNLOADS_DIR_SETTING), installers=installers_from(env))
+    return FileInstallsSource(directory=dg.EnvVar(DOWNLOADS_DIR_SETTING), installers=installers_from(env),
+                              warehouse_path=dg.EnvVar("METRICS_WAREHOUSE_PATH"))
 
 
 def _snowflake(env: Mapping[str, str]) -> InstallsSource:

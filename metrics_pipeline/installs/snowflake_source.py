@@ -36,6 +36,10 @@ class SnowflakeInstallsSource(InstallsSource):
     downloads_view: str = "PYPI_DOWNLOADS"
     download_types: list[str] = ["pip"]  # labels counted as installs (the view marks CI, mirrors...)
 
+    @property
+    def counted(self) -> list[str]:
+        return list(self.download_types)
+
     def _view(self) -> str:
         return checked_identifier(self.downloads_view, DOWNLOADS_VIEW_SETTING)
 

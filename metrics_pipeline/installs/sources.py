@@ -50,6 +50,11 @@ class InstallsSource(dg.ConfigurableResource, ABC):
     setting: ClassVar[str]  # the setting that points at this source, for errors a user can act on
     max_drop_fraction: float = 0.5  # METRICS_SOURCE_MAX_DROP: share of landed rows a window may lose
 
+    @property
+    @abstractmethod
+    def counted(self) -> list[str]:
+        """The installer names (or download types) that count as installs: what landed rows may hold."""
+
     @abstractmethod
     def install_counts(self, start: date, end: date, plugin_names: Sequence[str]) -> SourceBatch:
         """Qualifying downloads with UTC day in [start, end) for these (normalized) plugins,
@@ -82,8 +87,13 @@ class FileInstallsSource(InstallsSource):
 
     directory: str
     installers: list[str] = ["pip"]
+    warehouse_path: str | None = None  # the file catalog (what each file held) lives beside the warehouse
 
     setting: ClassVar[str] = DOWNLOADS_DIR_SETTING
+
+    @property
+    def counted(self) -> list[str]:
+        return list(self.installers)
 
     def _files(self):
         return list_source_files(self.directory, (".parquet",), self.setting)
@@ -117,7 +127,7 @@ class FileInstallsSource(InstallsSource):
         return Measured(None if first is None else (first, last), dropped)
 
     def _select(self, start: date, end: date) -> Selection:
-        return FileCatalog("downloads", self.directory).select(self._files(), start, end, self._measure)
+        return FileCatalog("downloads", self.directory, self.warehouse_path).select(self._files(), start, end, self._measure)
 
     def window_files(self, start: date, end: date) -> list[str]:
         """The readable files that can hold days of [start, end) (each identical file once)."""
@@ -222,7 +232,7 @@ class FileInstallsSource(InstallsSource):
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
         files = self._files()
-        usable = {f.path for f in FileCatalog("downloads", self.directory).usable(files, self._measure)}
+        usable = {f.path for f in FileCatalog("downloads", self.directory, self.warehouse_path).usable(files, self._measure)}
         return file_arrivals(files, cursor, lambda new: self._per_day([f for f in new if f.path in usable], "max(f.arrived_at)"))
 
     def days_with_downloads(self, plugin_names: Sequence[str]) -> set[date]:

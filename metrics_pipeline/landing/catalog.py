@@ -1,10 +1,12 @@
-"""The catalog of source files: what each file holds, cached by (path, mtime, size).
+"""The catalog of source files: what each file holds, keyed by (path, mtime, size).
 
 Every file is measured on its own, so one unreadable or malformed file is quarantined with its path
 and reason while every other file is used; identical content under two names is used once; rows a
 file holds that no partition can use are counted by reason. A partition opens only the files that
-can hold its days, so a daily run costs the same with one year of files or ten. Deleting the cache
-costs one rescan.
+can hold its days, so a daily run costs the same with one year of files or ten.
+
+The catalog is pipeline state, not a cache: a file's last good read says which days a damaged copy
+of it could hold. It lives beside the warehouse (same volume), so a fresh container sees it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Selection:
     dropped: dict[str, int]  # rows of the selected files that no partition can use, by reason
     samples: dict[str, str]
     dropped_by_file: dict[str, dict[str, int]] = field(default_factory=dict)
+    unusable: list[BadFile] = field(default_factory=list)  # readable files without one usable day (any window)
 
     def incomplete_days(self, start: date, end: date) -> set[date]:
         """Days of [start, end) a quarantined file could hold: their counts would be partial."""
@@ -85,19 +88,33 @@ def _span(entry: dict | None) -> tuple[date, date] | None:
     return None if span is None else (date.fromisoformat(span[0]), date.fromisoformat(span[1]))
 
 
+def catalog_dir(warehouse_path: str) -> Path:
+    """Where the file catalogs of the warehouse at `warehouse_path` live: beside it, same volume."""
+    path = Path(warehouse_path)
+    return path.parent / f"{path.stem}.catalog"
+
+
 class FileCatalog:
-    def __init__(self, kind: str, directory: str):
-        cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "metrics_pipeline"
+    """`state_path` is the warehouse file the catalog belongs to; without one (a one-off read, a
+    test of a source alone) the catalog lives in memory for this object only."""
+
+    def __init__(self, kind: str, directory: str, state_path: str | None = None):
         digest = hashlib.sha1(str(Path(directory).resolve()).encode()).hexdigest()[:16]
-        self.path = cache_root / f"{kind}-{digest}.json"
+        self.path = None if not state_path else catalog_dir(state_path) / f"{kind}-{digest}.json"
+        self._entries: dict = {}
 
     def _read(self) -> dict:
+        if self.path is None:
+            return self._entries
         try:
             return json.loads(self.path.read_text())
         except (FileNotFoundError, ValueError):
             return {}
 
     def _write(self, entries: dict) -> None:
+        if self.path is None:
+            self._entries = entries
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(entries))
@@ -146,8 +163,13 @@ class FileCatalog:
                     selection.bad.append(bad)
                 continue
             span = _span(entry)
+            if span is None:
+                dropped = entry.get("dropped") or {}
+                detail = ", ".join(f"{reason}: {rows}" for reason, rows in sorted(dropped.items())) or "no rows"
+                selection.unusable.append(BadFile(f.path, f"no row with a usable day ({detail})", None))
+                continue
             original = chosen.setdefault(entry["digest"], f.path)
-            if span is None or span[0] > last or span[1] < first:
+            if span[0] > last or span[1] < first:
                 continue
             if original != f.path:
                 selection.duplicates[f.path] = original

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import duckdb
 
+from metrics_pipeline.changes import day_ranges, describe
 from metrics_pipeline.landing.batch import SourceBatch
 
 ALLOW_DROP_TAG = "metrics/allow-drop"  # "true": the run may replace landed days with far fewer rows
@@ -50,7 +51,8 @@ def record_quarantine(con: duckdb.DuckDBPyConnection, source: str, batch: Source
     if selection is None:
         return
     now = datetime.now(UTC).replace(tzinfo=None)
-    entries = [(b.path, b.reason, None, None, *(b.days or (None, None))) for b in [*selection.bad, *selection.unplaced]]
+    entries = [(b.path, b.reason, None, None, *(b.days or (None, None)))
+               for b in [*selection.bad, *selection.unplaced, *selection.unusable]]
     entries += [(path, "identical content to another file: read once", None, original, None, None)
                 for path, original in selection.duplicates.items()]
     entries += [(path, reason, rows, selection.samples.get(reason), None, None)
@@ -64,28 +66,43 @@ def record_quarantine(con: duckdb.DuckDBPyConnection, source: str, batch: Source
         )
 
 
-def files_check(asset_key: dg.AssetKey, batch: SourceBatch, incomplete: set[date]) -> list[dg.AssetCheckResult]:
-    """ERROR when a quarantined file could hold days of this window: their counts stay as they were."""
+SOURCE_FILES_CHECK = "source_files_readable"
+
+
+def source_files_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        SOURCE_FILES_CHECK, asset=asset, blocking=True,
+        description="No quarantined source file could hold the run's days (their previous values are kept). "
+        "What to do: repair or remove the named file; the late-data sensor re-runs its days.",
+    )
+
+
+def files_check(asset_key: dg.AssetKey, batch: SourceBatch, incomplete: set[date]) -> dg.AssetCheckResult:
+    """ERROR when a quarantined file could hold days of this window (they keep their previous rows),
+    or when a quarantined file's days are unknown (it could hold any day)."""
     selection = batch.files
     if selection is None:
-        return [dg.AssetCheckResult(asset_key=asset_key, check_name=SOURCE_FILES_CHECK, passed=True)]
-    bad = [f"{b.path}: {b.reason}" for b in selection.bad]
-    return [
-        dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name=SOURCE_FILES_CHECK,
-            passed=not bad,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "quarantined_files": dg.MetadataValue.json(bad),
-                "incomplete_days": dg.MetadataValue.json(sorted(d.isoformat() for d in incomplete)),
-                "files_of_unknown_days": dg.MetadataValue.json([f"{b.path}: {b.reason}" for b in selection.unplaced]),
-                "duplicate_files": dg.MetadataValue.json(selection.duplicates),
-            },
-            description="Every source file these days could come from was read" if not bad else
-            "Quarantined files could hold these days; they keep their previous counts until the files are repaired",
-        )
-    ]
+        return dg.AssetCheckResult(asset_key=asset_key, check_name=SOURCE_FILES_CHECK, passed=True)
+    bad = [f"{b.path}: {b.reason} (days {b.days[0]}..{b.days[1]})" for b in selection.bad]
+    unplaced = [f"{b.path}: {b.reason} (days unknown)" for b in selection.unplaced]
+    days = sorted(incomplete)
+    kept = "" if not days else f" Days keeping their previous values: {changes_text(days)}."
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=SOURCE_FILES_CHECK,
+        passed=not bad and not unplaced,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "quarantined_files": dg.MetadataValue.json(bad),
+            "incomplete_days": changes_text(days),
+            "files_of_unknown_days": dg.MetadataValue.json(unplaced),
+            "duplicate_files": dg.MetadataValue.json(selection.duplicates),
+            "files_without_usable_rows": dg.MetadataValue.json({b.path: b.reason for b in selection.unusable}),
+        },
+        description="Every source file these days could come from was read" if not bad and not unplaced else
+        "Quarantined: " + "; ".join([*bad, *unplaced][:5]) + "." + kept,
+    )
 
 
-SOURCE_FILES_CHECK = "source_files_readable"
+def changes_text(days: list[date]) -> str:
+    return describe(day_ranges(days)) if days else ""

@@ -25,3 +25,20 @@ CREATE TABLE IF NOT EXISTS quarantine (
     recorded_at TIMESTAMP NOT NULL,
     PRIMARY KEY (source, item, reason)
 );
+
+-- The change log: which periods of which table a write changed, in order. Every rollup, plugin
+-- and sink keeps a cursor here (changes.py), so a run recomputes exactly what changed since it
+-- last ran and a crash before the cursor moves only repeats idempotent work.
+CREATE SEQUENCE IF NOT EXISTS change_seq;
+CREATE TABLE IF NOT EXISTS changes (
+    seq         BIGINT    PRIMARY KEY DEFAULT nextval('change_seq'),
+    table_name  VARCHAR   NOT NULL,
+    first_day   DATE      NOT NULL,  -- inclusive; a whole table is 0001-01-01 .. 9999-12-31
+    last_day    DATE      NOT NULL,
+    recorded_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS change_cursors (
+    consumer   VARCHAR   PRIMARY KEY,
+    seq        BIGINT    NOT NULL,     -- every change up to this one is reflected in the consumer
+    updated_at TIMESTAMP NOT NULL
+);

@@ -1,15 +1,15 @@
 """Built-in download breakdowns, registered through the same entry points as third-party plugins.
 
-Each counts the download rows of registry plugins by one dimension; a missing dimension is counted
-as "unknown", never dropped. `installs` applies the install rule (METRICS_INSTALLERS, not CI), so
+Each counts the download rows of registry plugins by one dimension, over a window of days at once; a
+missing dimension (NULL or empty) is counted as "unknown", never dropped. `installs` applies the install rule (METRICS_INSTALLERS, not CI), so
 its sums equal the installs rollups.
 """
 
 from __future__ import annotations
 
+from metrics_pipeline.plugins.columns import UNKNOWN
 from metrics_pipeline.plugins.spec import Column, MetricPlugin, PluginCheck
 
-UNKNOWN = "unknown"
 # Installers that copy the index rather than install: their traffic is "mirror".
 MIRROR_INSTALLERS = ("bandersnatch", "z3c.pypimirror", "Artifactory", "devpi", "pep381client", "Nexus")
 
@@ -17,7 +17,7 @@ PLUGIN = Column("plugin_name", "varchar", "PEP 503-normalized registry plugin")
 DOWNLOADS = Column("downloads", "bigint", "download rows of the plugin (every installer, CI included)", measure=True)
 INSTALLS = Column("installs", "bigint", "downloads that count as installs (METRICS_INSTALLERS, not CI)", measure=True)
 INSTALLS_CHECK = PluginCheck("installs_within_downloads", "installs never exceed downloads",
-                             "SELECT count(*) FROM plugin_rows WHERE installs > downloads OR installs < 0")
+                             "SELECT day, plugin_name FROM plugin_rows WHERE installs > downloads OR installs < 0")
 
 
 def _breakdown(name: str, summary: str, column: Column, expression: str, requires: tuple[str, ...],
@@ -31,10 +31,9 @@ def _breakdown(name: str, summary: str, column: Column, expression: str, require
         sql=f"""
             SELECT day, plugin_name, {expression} AS {column.name}, {measures}
             FROM source_rows
-            WHERE list_contains($plugins, plugin_name)
             GROUP BY ALL
         """,
-        requires=("day", "plugin_name", "downloads", *requires, *(("countable",) if with_installs else ())),
+        requires=(*requires, *(("countable",) if with_installs else ())),
         checks=(INSTALLS_CHECK,) if with_installs else (),
     )
 
@@ -47,22 +46,22 @@ PYTHON_VERSIONS = _breakdown(
 OPERATING_SYSTEMS = _breakdown(
     "operating_systems", "Downloads and installs per plugin by operating system",
     Column("system_name", "varchar", 'details.system.name, e.g. "Linux"; "unknown" when absent'),
-    f"coalesce(system_name, '{UNKNOWN}')", ("system_name",),
+    "system_name", ("system_name",),
 )
 INSTALLERS = _breakdown(
     "installers", "Downloads per plugin by installer (every installer, not only the counted ones)",
     Column("installer_name", "varchar", 'details.installer.name, e.g. "pip", "uv"; "unknown" when absent'),
-    f"coalesce(installer_name, '{UNKNOWN}')", ("installer_name",), with_installs=False,
+    "installer_name", ("installer_name",), with_installs=False,
 )
 COUNTRIES = _breakdown(
     "countries", "Downloads and installs per plugin by country",
     Column("country_code", "varchar", 'country_code (ISO 3166-1 alpha-2); "unknown" when absent'),
-    f"coalesce(country_code, '{UNKNOWN}')", ("country_code",),
+    "country_code", ("country_code",),
 )
 PACKAGE_VERSIONS = _breakdown(
     "package_versions", "Downloads and installs per plugin by package version",
     Column("file_version", "varchar", 'file.version downloaded; "unknown" when absent'),
-    f"coalesce(file_version, '{UNKNOWN}')", ("file_version",),
+    "file_version", ("file_version",),
 )
 _MIRRORS = ", ".join(f"'{name}'" for name in MIRROR_INSTALLERS)  # constants, not data
 CI_MIRROR_SHARE = _breakdown(

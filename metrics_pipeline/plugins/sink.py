@@ -1,70 +1,153 @@
-"""Each plugin's Postgres table `plugin_<name>`: every DAY (and MONTH, TOTAL when additive) row,
-written like the other Postgres sinks (only changed rows, one transaction)."""
+"""Each plugin's Postgres tables, written like the other Postgres sinks (the periods its model changed,
+only changed rows, one transaction per table): `plugin_<name>` (DAY, and MONTH, TOTAL when additive)
+and `plugin_<name>_<rollup>` per declared rollup.
+
+A table's rows live in `<name>__<shape>`, named after its columns and types, with the stable name a
+view of it. A model change gets a new table, filled whole before the view moves and the old one is
+dropped: a reader sees the old model or the new one, and the export (which reads the model it was
+started with) finds its own columns or no table yet (503), never a missing column.
+"""
+
+
+import hashlib
 
 import dagster as dg
+import psycopg
 
-from metrics_pipeline.asset_conventions import OWNERS, SINK_AUTOMATION, column_schema
+from metrics_pipeline.asset_conventions import CONSUMES, OWNERS, column_schema
 from metrics_pipeline.plugins import store
-from metrics_pipeline.plugins.assets import GROUP, asset_key
-from metrics_pipeline.plugins.spec import TYPES, MetricPlugin
+from metrics_pipeline.plugins.assets import GROUP, asset_key, built
+from metrics_pipeline.plugins.spec import TYPES, Column, MetricPlugin
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
-from metrics_pipeline.sinks.postgres import PostgresTable, load_rows
-from metrics_pipeline.sinks.quarantine import split_postgres_rows
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.sinks import postgres as pg
+from metrics_pipeline.sinks.scope import SinkFeed, in_days, in_months
 
-_GRANULARITY = {"daily": ("DAY", "day"), "monthly": ("MONTH", "month_start"), "total": ("TOTAL", "NULL::DATE")}
+_GRANULARITY = {"day": ("DAY", in_days), "month_start": ("MONTH", in_months), None: ("TOTAL", None)}
 
 
-def postgres_table(plugin: MetricPlugin) -> PostgresTable:
-    dims = [c.name for c in plugin.dimensions]
-    values = [c.name for c in plugin.measures]
-    selects = [
-        f"SELECT '{label}', {period}, {', '.join(dims + values)} FROM {plugin.table(grain)}"
-        for grain, (label, period) in _GRANULARITY.items() if grain in store.grains(plugin)
-    ]
-    return PostgresTable(
-        f"plugin_{plugin.name}",
-        keys=(("granularity", "text"), ("period_start", "date"), *((c.name, TYPES[c.type]) for c in plugin.dimensions)),
-        values=tuple((c.name, TYPES[c.type]) for c in plugin.measures),
-        source_sql=" UNION ALL ".join(selects),
+def _stable_name(plugin: MetricPlugin, rollup: str | None = None) -> str:
+    return plugin.table(rollup) if rollup else f"plugin_{plugin.name}"
+
+
+def _physical(name: str, shape: tuple) -> str:
+    return f"{name}__{hashlib.sha256(repr((name, shape)).encode()).hexdigest()[:8]}"
+
+
+def _select(table: str, period: str | None, declared: tuple[Column, ...]) -> str:
+    label, scope = _GRANULARITY[period]
+    names = [c.name for c in declared if not c.measure] + [c.name for c in declared if c.measure]
+    return (f"SELECT '{label}', {period or 'NULL::DATE'}, {', '.join(names)} FROM {table} "
+            f"WHERE {scope(period) if scope else '$totals'}")
+
+
+def _table(name: str, consumer: str, parts: list[store.Table], declared: tuple[Column, ...]) -> pg.PostgresTable:
+    """The warehouse tables `parts` published into one Postgres table, a granularity each."""
+    keys = (("granularity", "text"), ("period_start", "date"), *((c.name, TYPES[c.type]) for c in declared if not c.measure))
+    values = tuple((c.name, TYPES[c.type]) for c in declared if c.measure)
+    periods = {period: tuple(t.name for t in parts if t.date_column == period) for period in _GRANULARITY}
+    return pg.PostgresTable(
+        _physical(name, (keys, values, [_GRANULARITY[t.date_column][0] for t in parts])), keys=keys, values=values,
+        source_sql=" UNION ALL ".join(_select(t.name, t.date_column, declared) for t in parts),
+        feed=SinkFeed(consumer, days=periods["day"], months=periods["month_start"], totals=periods[None]),
     )
 
 
-def create_sql(plugin: MetricPlugin) -> str:
-    """DDL of the plugin's Postgres table, from the validated model (not a migration: plugins come and go)."""
-    table = postgres_table(plugin)
-    keys = ["granularity", "period_key", *(c.name for c in plugin.dimensions)]
-    columns = ", ".join(
-        [f"{name} {type_} NOT NULL" for name, type_ in table.keys if name != "period_start"]
-        + ["period_start date"] + [f"{name} {type_}" for name, type_ in table.values]
-    )
-    return (
-        f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, updated_at timestamptz NOT NULL DEFAULT now(), "
-        "period_key date GENERATED ALWAYS AS (COALESCE(period_start, DATE '0001-01-01')) STORED, "
-        f"PRIMARY KEY ({', '.join(keys)}))"
-    )
+def postgres_tables(plugin: MetricPlugin) -> dict[str, pg.PostgresTable]:
+    """Stable name -> the Postgres table of the model: rollups first, the plugin's own table last
+    (its cursor is the sink asset's, so it moves only when every table was published)."""
+    main = _stable_name(plugin)
+    grains = [t for t in store.tables(plugin) if t.part in plugin.grains]
+    found = {t.name: _table(t.name, f"postgres/{main}/{t.part}", [t], t.columns)
+             for t in store.tables(plugin) if t.part not in plugin.grains}
+    found[main] = _table(main, f"postgres/{main}", grains, plugin.columns)
+    return found
+
+
+def postgres_table(plugin: MetricPlugin, rollup: str | None = None) -> pg.PostgresTable:
+    return postgres_tables(plugin)[_stable_name(plugin, rollup)]
+
+
+def postgres_names(plugin: MetricPlugin) -> set[str]:
+    return {name for stable, table in postgres_tables(plugin).items() for name in (stable, table.name)}
+
+
+def create_sql(table: pg.PostgresTable) -> str:
+    """DDL of a plugin's Postgres table, from the validated model."""
+    keys = ["granularity", "period_key", *(name for name, _ in table.keys[2:])]
+    columns = ", ".join([f"{name} {type_} NOT NULL" for name, type_ in table.keys if name != "period_start"]
+                        + ["period_start date"] + [f"{name} {type_}" for name, type_ in table.values])
+    return (f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, updated_at timestamptz NOT NULL DEFAULT now(), "
+            "period_key date GENERATED ALWAYS AS (COALESCE(period_start, DATE '0001-01-01')) STORED, "
+            f"PRIMARY KEY ({', '.join(keys)}))")
+
+
+def _exists(connection: psycopg.Connection, name: str) -> str | None:
+    """The relation kind of `name` in the current schema ('r' table, 'v' view), None when absent."""
+    row = connection.execute("SELECT c.relkind::text FROM pg_class c WHERE c.relname = %s "
+                             "AND c.relnamespace = current_schema()::regnamespace", [name]).fetchone()
+    return row[0] if row else None
+
+
+def _point_view(connection: psycopg.Connection, stable: str, table: pg.PostgresTable) -> None:
+    """Make `stable` a view of the table just published and drop the model's other versions (call in a
+    transaction)."""
+    kind = _exists(connection, stable)
+    if kind == "v" and table.name in (connection.execute(
+            "SELECT definition FROM pg_views WHERE viewname = %s AND schemaname = current_schema()", [stable]).fetchone()[0]):
+        return
+    if kind:
+        connection.execute(f"DROP {'VIEW' if kind == 'v' else 'TABLE'} {stable}")
+    connection.execute(f"CREATE VIEW {stable} AS SELECT * FROM {table.name}")
+    older = connection.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename ~ %s AND tablename <> %s",
+        [f"^{stable}__[0-9a-f]{{8}}$", table.name]).fetchall()
+    for (name,) in older:
+        connection.execute(f"DROP TABLE {name}")
+
+
+def _reset_cursor(warehouse: DuckDBWarehouse, consumer: str) -> None:
+    with warehouse.connect() as con:
+        con.execute("DELETE FROM change_cursors WHERE consumer = ?", [consumer])
+
+
+def publish_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dict:
+    """Publish every table of the plugin; a table new to Postgres (a new model) is filled whole."""
+    published = {}
+    for stable, table in postgres_tables(plugin).items():
+        with postgres.connect() as connection, connection.transaction():
+            new = _exists(connection, table.name) is None
+            connection.execute(create_sql(table))
+        if new:
+            _reset_cursor(warehouse, table.feed.consumer)
+        published[stable] = pg.publish(table, warehouse, postgres, incremental=True)
+        with postgres.connect() as connection, connection.transaction():
+            _point_view(connection, stable, table)
+    return published
 
 
 def postgres_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
-    table = postgres_table(plugin)
+    stable = _stable_name(plugin)
+    inputs = [t.name for t in store.tables(plugin)]
 
     @dg.asset(
-        key=["postgres", table.name], deps=[asset_key(plugin, grain) for grain in store.grains(plugin)],
-        group_name=GROUP, kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL, automation_condition=SINK_AUTOMATION,
-        description=f"{plugin.summary}: Postgres table {table.name} (granularity DAY/MONTH/TOTAL, period_start).",
+        key=["postgres", stable], deps=[asset_key(plugin, t.part) for t in store.tables(plugin)],
+        group_name=GROUP, kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL, output_required=False,
+        description=f"{plugin.summary}: Postgres table {stable} (granularity DAY/MONTH/TOTAL, period_start)"
+                    + (f" and {', '.join(_stable_name(plugin, r.name) for r in plugin.rollups)}" if plugin.rollups else "")
+                    + ". Waits (no materialization) until plugin_models built the current model.",
         metadata={"dagster/column_schema": column_schema(
             ("granularity", "text", "DAY, MONTH or TOTAL"), ("period_start", "date", "day or month start; NULL for TOTAL"),
-            *((c.name, TYPES[c.type], c.description) for c in plugin.columns))},
+            *((c.name, TYPES[c.type], c.description) for c in plugin.columns)), CONSUMES: ",".join(inputs)},
     )
-    def _postgres(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
+    def _postgres(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
         with warehouse.connect() as con:
-            with transaction(con):
-                store.ensure_tables(con, plugin)
-            rows = con.sql(table.source_sql).to_arrow_table().rename_columns(table.columns)
-            rows, quarantine = split_postgres_rows(con, f"postgres:{table.name}", [n for n, _ in table.keys], rows)
-        with postgres.connect() as connection:
-            with connection.transaction():
-                connection.execute(create_sql(plugin))
-            return dg.MaterializeResult(metadata=load_rows(connection, table, rows) | quarantine)
+            ready = built(con, plugin)
+        if not ready:
+            context.log.info(f"{stable}: plugin_models has not built model {plugin.name!r} as now declared; nothing published")
+            return
+        published = publish_plugin(plugin, warehouse, postgres)
+        main = published.pop(stable)
+        yield dg.MaterializeResult(metadata=main | {f"{name}: written": p["written"] for name, p in published.items()})
 
     return _postgres

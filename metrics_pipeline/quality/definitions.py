@@ -9,14 +9,12 @@ import dagster as dg
 from metrics_pipeline.quality.alerts import alert_webhook_from, quality_alert_sensor
 from metrics_pipeline.quality.anomaly import daily_installs_anomalies
 from metrics_pipeline.quality.freshness import STALL_CHECKS
-from metrics_pipeline.quality.raw_checks import RAW_CHECKS
-from metrics_pipeline.quality.rollup_checks import ROLLUP_CHECKS
 from metrics_pipeline.quality.settings import quality_settings_from
 from metrics_pipeline.quality.sink_agreement import sinks_agree
 from metrics_pipeline.quality.unmatched import UNMATCHED_CHECKS
 from metrics_pipeline.resources.postgres import DSN_ENV_VAR
 
-CHECKS = [*RAW_CHECKS, *ROLLUP_CHECKS, daily_installs_anomalies, *UNMATCHED_CHECKS, *STALL_CHECKS, sinks_agree]
+CHECKS = [daily_installs_anomalies, *UNMATCHED_CHECKS, *STALL_CHECKS, sinks_agree]
 
 
 def definitions(env: Mapping[str, str]) -> dg.Definitions:

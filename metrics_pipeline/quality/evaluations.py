@@ -1,21 +1,18 @@
-"""Check results per partition, also for single-run backfills over a range of partitions.
+"""Check results over the days of a run, public Dagster APIs only.
 
-`AssetCheckResult` records a range run's result against no partition, so partitioned checks
-yield one `AssetCheckEvaluation` per partition key instead, pointing at that partition's latest
-materialization: the UI shows each day's result, and automation (`check_failed`) treats it as
-current until the partition is materialized again.
+Each day's outcome is written onto that day's partition (its figures and `check <name>`), and the
+check reports one result per run that names the failing days with their figures: a 365-day
+backfill writes one evaluation per check, not 365.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
+
+FAILING_DAYS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -25,50 +22,50 @@ class Outcome:
     description: str | None = None
 
 
+def day_label(outcome: Outcome) -> str:
+    return "passed" if outcome.passed else f"failed: {outcome.description or outcome.metadata}"
+
+
+def days_result(
+    check_name: str, outcomes: Mapping, severity: dg.AssetCheckSeverity, what: str,
+    asset_key: dg.AssetKey | None = None,
+) -> dg.AssetCheckResult:
+    """One result for the run's days: passed when every day passed; failing days named with figures."""
+    failing = {str(day): o for day, o in sorted(outcomes.items()) if not o.passed}
+    shown = dict(list(failing.items())[:FAILING_DAYS_SHOWN])
+    days = sorted(str(d) for d in outcomes)
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=check_name,
+        passed=not failing,
+        severity=severity,
+        metadata={
+            "days_checked": len(outcomes),
+            "first_day": days[0] if days else "",
+            "last_day": days[-1] if days else "",
+            "days_failing": len(failing),
+            "failing_days": dg.MetadataValue.json({day: o.metadata for day, o in shown.items()}),
+        },
+        description=what if not failing else _failing_text(failing),
+    )
+
+
+def _failing_text(failing: dict[str, Outcome]) -> str:
+    names = ", ".join(list(failing)[:FAILING_DAYS_SHOWN])
+    more = f" (+{len(failing) - FAILING_DAYS_SHOWN} more)" if len(failing) > FAILING_DAYS_SHOWN else ""
+    reasons = [f"{day}: {o.description}" for day, o in list(failing.items())[:3] if o.description]
+    return f"{len(failing)} day(s) failed: {names}{more}" + (f". {'; '.join(reasons)}" if reasons else "")
+
+
 def partitioned_check(**kwargs):
-    """`dg.asset_check` with a `partitions_def` (a preview API in Dagster 1.13, used knowingly)."""
-
-    def decorate(fn):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-            return dg.asset_check(**kwargs)(fn)
-
-    return decorate
-
-
-def _targets(instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: list[str]) -> dict:
-    ids = instance.get_latest_storage_id_by_partition(asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION, set(keys))
-    if not ids:
-        return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=list(ids.values())), limit=len(ids)
-    ).records
-    return {
-        r.partition_key: AssetCheckEvaluationTargetMaterializationData(
-            storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp
-        )
-        for r in records
-    }
+    """`dg.asset_check` over the run's days (its context has the run's partition keys)."""
+    kwargs.pop("partitions_def", None)
+    return dg.asset_check(**kwargs)
 
 
 def partition_evaluations(
-    context: dg.AssetCheckExecutionContext,
-    outcomes: Mapping[str, Outcome],
-    severity: dg.AssetCheckSeverity,
-) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
-    """One evaluation per partition key (blocking as the check's spec says), then the step's output."""
+    context: dg.AssetCheckExecutionContext, outcomes: Mapping[str, Outcome], severity: dg.AssetCheckSeverity,
+) -> Iterator[dg.AssetCheckResult]:
+    """The run's one result for a check over days (see `days_result`)."""
     spec = context.check_specs[0]
-    targets = _targets(context.instance, spec.asset_key, list(outcomes))
-    for key, outcome in outcomes.items():
-        yield dg.AssetCheckEvaluation(
-            asset_key=spec.asset_key,
-            check_name=spec.name,
-            passed=outcome.passed,
-            partition=key,
-            metadata=outcome.metadata,
-            severity=severity,
-            description=outcome.description,
-            blocking=spec.blocking,
-            target_materialization_data=targets.get(key),
-        )
-    yield dg.Output(None)
+    yield days_result(spec.name, outcomes, severity, spec.description or "every day passed")

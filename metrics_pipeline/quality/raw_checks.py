@@ -1,25 +1,21 @@
-"""Blocking checks on the landed days: what landed is exactly what the source counts for each day.
+"""Blocking checks on the landed days: what landed is exactly what the source counted for each day.
 
-Each runs with its raw asset (also over a backfilled range) and fails a day when its rows hold
-nulls, times outside the day, untracked plugins or repos, non-counted installers, duplicate
-keys, or a count that differs from the source's own count for the window.
+They run inside the landing transaction (landing/window.py), over the days landed from readable
+files (days a quarantined file could hold keep their rows and are not compared): a day fails when
+its rows hold nulls, times outside the day, untracked plugins or repos, non-counted installers,
+duplicate keys, or a count other than the source's own for that day. A failure lands nothing.
 """
 
+from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
-import dagster as dg
 import duckdb
-import pyarrow as pa
 
-from metrics_pipeline.commits.sources import CommitsSource
-from metrics_pipeline.installs.sources import InstallsSource
-from metrics_pipeline.partitions import DAILY
-from metrics_pipeline.quality.evaluations import Outcome, partition_evaluations, partitioned_check
-from metrics_pipeline.registry import PluginRegistry
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.quality.evaluations import Outcome
 
-ERROR = dg.AssetCheckSeverity.ERROR
+INSTALLS_MATCH_CHECK = "raw_installs_match_source"
+COMMITS_MATCH_CHECK = "raw_commits_match_source"
 
 INSTALL_FAULTS_SQL = """
 SELECT download_day,
@@ -29,9 +25,15 @@ SELECT download_day,
        count(*) FILTER (WHERE download_count <= 0),
        count(*) - count(DISTINCT (plugin_name, installer_name)),
        coalesce(sum(download_count), 0)
-FROM raw_installs WHERE download_day >= $start AND download_day < $end
+FROM raw_installs WHERE download_day >= $start AND download_day < $end AND NOT list_contains($keep, download_day)
 GROUP BY download_day
 """
+# The source's figures: what the source counted per day of the window, and rows it returned outside it.
+INSTALL_SOURCE_SQL = """
+SELECT download_day, coalesce(sum(download_count), 0) FROM incoming
+WHERE download_day >= $start AND download_day < $end GROUP BY 1
+"""
+INSTALL_OUTSIDE_SQL = "SELECT count(*) FROM incoming WHERE download_day IS NULL OR download_day < $start OR download_day >= $end"
 
 COMMIT_FAULTS_SQL = """
 SELECT commit_day,
@@ -43,123 +45,72 @@ SELECT commit_day,
            SELECT 1 FROM raw_commits o
            WHERE o.plugin_name = r.plugin_name AND o.repo = r.repo AND o.sha = r.sha AND o.commit_day <> r.commit_day)),
        count(*)
-FROM raw_commits r WHERE commit_day >= $start AND commit_day < $end
+FROM raw_commits r
+WHERE commit_day >= $start AND commit_day < $end AND NOT list_contains($keep, commit_day)
 GROUP BY commit_day
 """
-
-# The source's rows for the window, counted as the landing counts them: one per (plugin, repo, sha).
-SOURCE_COMMITS_SQL = """
+# One per (plugin, repo, sha), as the landing counts them.
+COMMIT_SOURCE_SQL = """
 SELECT CAST(c.commit_author_date AS DATE) AS day, count(DISTINCT (r.plugin_name, r.repo, c.sha))
-FROM source_rows c JOIN registry_repos r ON lower(c.repo) = lower(r.repo)
-WHERE c.sha IS NOT NULL
+FROM incoming c JOIN registry_repos r ON lower(c.repo) = lower(r.repo)
+WHERE c.sha IS NOT NULL AND c.commit_author_date >= $start AND c.commit_author_date < $end
 GROUP BY ALL
+"""
+COMMIT_OUTSIDE_SQL = """
+SELECT count(*) FROM incoming
+WHERE commit_author_date IS NULL OR commit_author_date < $start OR commit_author_date >= $end
 """
 
 
-def _window(keys: list[str]) -> tuple[date, date]:
-    days = sorted(date.fromisoformat(k) for k in keys)
-    return days[0], days[-1] + timedelta(days=1)
-
-
-def _outside(days: list, start: date, end: date) -> int:
-    """Source rows the source returned for the window although their day lies outside it."""
-    return sum(1 for d in days if d is None or not start <= d < end)
+def _days(start: date, end: date, keep: set[date]) -> list[date]:
+    return [date.fromordinal(o) for o in range(start.toordinal(), end.toordinal()) if date.fromordinal(o) not in keep]
 
 
 def install_outcomes(
-    keys: list[str], source: InstallsSource, registry: PluginRegistry, warehouse: DuckDBWarehouse
-) -> dict[str, Outcome]:
-    start, end = _window(keys)
-    plugins = registry.load().plugin_names
-    installers = list(getattr(source, "installers", None) or getattr(source, "download_types", None) or [])
-    batch = source.install_counts(start, end, plugins)  # before opening the warehouse: a source may read it
-    source_days = batch.rows.column("download_day").to_pylist()
-    outside = _outside(source_days, start, end)
-    by_source: dict[date, int] = {}
-    for d, n in zip(source_days, batch.rows.column("download_count").to_pylist(), strict=True):
-        by_source[d] = by_source.get(d, 0) + n
-    with warehouse.connect() as con:
-        found = {
-            row[0]: row[1:]
-            for row in con.execute(
-                INSTALL_FAULTS_SQL, {"start": start, "end": end, "plugins": plugins, "installers": installers}
-            ).fetchall()
-        }
+    con: duckdb.DuckDBPyConnection, start: date, end: date, keep: set[date], plugins: list[str], installers: list[str],
+) -> dict[date, Outcome]:
+    """Each landed day's figures against the source's (`incoming` is the source's window)."""
+    window = {"start": start, "end": end}
+    found = {row[0]: row[1:] for row in con.execute(
+        INSTALL_FAULTS_SQL, window | {"keep": sorted(keep), "plugins": plugins, "installers": installers}).fetchall()}
+    source = dict(con.execute(INSTALL_SOURCE_SQL, window).fetchall())
+    outside = con.execute(INSTALL_OUTSIDE_SQL, window).fetchall()[0][0]
     outcomes = {}
-    for key in keys:
-        day = date.fromisoformat(key)
+    for day in _days(start, end, keep):
         nulls, untracked, not_counted, non_positive, duplicates, landed = found.get(day, (0, 0, 0, 0, 0, 0))
         figures = {
             "null_values": nulls, "untracked_plugin_rows": untracked, "non_counted_installer_rows": not_counted,
-            "non_positive_counts": non_positive, "duplicate_keys": duplicates,
-            "out_of_window_source_rows": outside,
-            "landed_downloads": int(landed), "source_downloads": int(by_source.get(day, 0)),
+            "non_positive_counts": non_positive, "duplicate_keys": duplicates, "out_of_window_source_rows": outside,
+            "landed_downloads": int(landed), "source_downloads": int(source.get(day, 0)),
         }
-        passed = landed == by_source.get(day, 0) and not (nulls or untracked or not_counted or non_positive or duplicates or outside)
-        outcomes[key] = Outcome(passed, figures)
+        faults = [k for k in ("null_values", "untracked_plugin_rows", "non_counted_installer_rows", "non_positive_counts",
+                              "duplicate_keys", "out_of_window_source_rows") if figures[k]]
+        passed = landed == source.get(day, 0) and not faults
+        outcomes[day] = Outcome(passed, figures, None if passed else
+                                f"landed {int(landed)} downloads, source {int(source.get(day, 0))}" + "".join(f", {k}" for k in faults))
     return outcomes
 
 
 def commit_outcomes(
-    keys: list[str], source: CommitsSource, registry: PluginRegistry, warehouse: DuckDBWarehouse
-) -> dict[str, Outcome]:
-    start, end = _window(keys)
-    pairs = registry.load().plugin_repos
-    # Before opening the warehouse: the GitHub source reads its landing table from it.
-    batch = source.commits(start, end, sorted({repo for _, repo in pairs}))
-    outside = _outside(
-        [None if t is None else t.date() for t in batch.rows.column("commit_author_date").to_pylist()], start, end
-    )
-    scratch = duckdb.connect()
-    try:
-        scratch.register("source_rows", batch.rows)
-        scratch.register("registry_repos", pa.table({"plugin_name": [p for p, _ in pairs], "repo": [r for _, r in pairs]},
-                                                    schema=pa.schema([("plugin_name", pa.string()), ("repo", pa.string())])))
-        by_source = dict(scratch.execute(SOURCE_COMMITS_SQL).fetchall())
-    finally:
-        scratch.close()
-    with warehouse.connect() as con:
-        found = {
-            row[0]: row[1:]
-            for row in con.execute(
-                COMMIT_FAULTS_SQL, {"start": start, "end": end, "pairs": [f"{p} {r}" for p, r in pairs]}
-            ).fetchall()
-        }
+    con: duckdb.DuckDBPyConnection, start: date, end: date, keep: set[date], pairs: list[tuple[str, str]],
+) -> dict[date, Outcome]:
+    """Each landed day's commits against the source's distinct commits of registry repos."""
+    window = {"start": start, "end": end}
+    found = {row[0]: row[1:] for row in con.execute(
+        COMMIT_FAULTS_SQL, window | {"keep": sorted(keep), "pairs": [f"{p} {r}" for p, r in pairs]}).fetchall()}
+    source = dict(con.execute(COMMIT_SOURCE_SQL, window).fetchall())
+    outside = con.execute(COMMIT_OUTSIDE_SQL, window).fetchall()[0][0]
     outcomes = {}
-    for key in keys:
-        day = date.fromisoformat(key)
+    for day in _days(start, end, keep):
         nulls, untracked, off_day, duplicates, elsewhere, landed = found.get(day, (0, 0, 0, 0, 0, 0))
         figures = {
             "null_values": nulls, "untracked_repo_rows": untracked, "rows_outside_their_day": off_day,
             "duplicate_commits": duplicates, "commits_also_on_another_day": elsewhere,
-            "out_of_window_source_rows": outside,
-            "landed_commits": landed, "source_commits": int(by_source.get(day, 0)),
+            "out_of_window_source_rows": outside, "landed_commits": landed, "source_commits": int(source.get(day, 0)),
         }
-        passed = landed == by_source.get(day, 0) and not (nulls or untracked or off_day or duplicates or elsewhere or outside)
-        outcomes[key] = Outcome(passed, figures)
+        faults = [k for k in ("null_values", "untracked_repo_rows", "rows_outside_their_day", "duplicate_commits",
+                              "commits_also_on_another_day", "out_of_window_source_rows") if figures[k]]
+        passed = landed == source.get(day, 0) and not faults
+        outcomes[day] = Outcome(passed, figures, None if passed else
+                                f"landed {landed} commits, source {int(source.get(day, 0))}" + "".join(f", {k}" for k in faults))
     return outcomes
-
-
-@partitioned_check(asset=dg.AssetKey("raw_installs"), partitions_def=DAILY, blocking=True, pool=WAREHOUSE_POOL)
-def raw_installs_match_source(
-    context: dg.AssetCheckExecutionContext, installs_source: InstallsSource, registry: PluginRegistry,
-    warehouse: DuckDBWarehouse,
-):
-    """Each landed day holds exactly the source's qualifying downloads: no nulls, untracked
-    plugins, non-counted installers, duplicate keys or rows from outside the day."""
-    outcomes = install_outcomes(context.partition_keys, installs_source, registry, warehouse)
-    yield from partition_evaluations(context, outcomes, ERROR)
-
-
-@partitioned_check(asset=dg.AssetKey("raw_commits"), partitions_def=DAILY, blocking=True, pool=WAREHOUSE_POOL)
-def raw_commits_match_source(
-    context: dg.AssetCheckExecutionContext, commits_source: CommitsSource, registry: PluginRegistry,
-    warehouse: DuckDBWarehouse,
-):
-    """Each landed day holds exactly the source's distinct commits of registry repos, each once,
-    on its author day."""
-    outcomes = commit_outcomes(context.partition_keys, commits_source, registry, warehouse)
-    yield from partition_evaluations(context, outcomes, ERROR)
-
-
-RAW_CHECKS = [raw_installs_match_source, raw_commits_match_source]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from metrics_pipeline.asset_conventions import OWNERS, ROLLUP_AUTOMATION
+from metrics_pipeline.asset_conventions import OWNERS
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
@@ -38,7 +38,6 @@ def copy_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResource) ->
     kinds={"postgres"},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
-    automation_condition=ROLLUP_AUTOMATION,
 )
 def postgres_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """The restatement log in Postgres: published values that later runs changed, when and why."""

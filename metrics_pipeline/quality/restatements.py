@@ -55,12 +55,9 @@ def _running_asset() -> dg.AssetExecutionContext | None:
 
 def record_restatements(con: duckdb.DuckDBPyConnection, sink: str, previous: pa.Table, now: datetime | None = None) -> int:
     """Insert the restatements among `previous`; call inside the transaction recording the write.
-    Returns how many rows were logged, also added to the running asset's metadata."""
+    Returns how many rows were logged."""
     context = _running_asset()
-    logged = _insert(con, sink, previous, now, context.run.run_id if context else None) if sink in VALUE_LAYOUT else 0
-    if context is not None:
-        context.add_output_metadata({"restatements": logged})
-    return logged
+    return _insert(con, sink, previous, now, context.run.run_id if context else None) if sink in VALUE_LAYOUT else 0
 
 
 def _insert(con: duckdb.DuckDBPyConnection, sink: str, previous: pa.Table, now: datetime | None, run_id: str | None) -> int:

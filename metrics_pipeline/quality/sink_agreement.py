@@ -44,8 +44,6 @@ def compare(dynamodb: set[tuple], postgres: set[tuple], pending: int) -> dg.Asse
     additional_deps=[dg.AssetKey(["dynamodb", "install_activity"]), dg.AssetKey(["dynamodb", "github_activity"]),
                      dg.AssetKey(["postgres", "github_activity"])],
     pool=WAREHOUSE_POOL,
-    automation_condition=dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress(),
 )
 def sinks_agree(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
     """DynamoDB and Postgres hold the same DAY/MONTH/TOTAL installs and commit TOTALs."""

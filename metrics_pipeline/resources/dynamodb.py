@@ -68,6 +68,14 @@ class DynamoDBResource(dg.ConfigurableResource):
         region = self.region_name or ("us-east-1" if self.endpoint_url else None)
         return _client(self.endpoint_url, region, self.botocore_max_attempts, max(10, self.max_workers * 2))
 
+    def answers(self) -> bool:
+        """Whether the endpoint answers now (the catch-up sensor asks before re-running a sink)."""
+        try:
+            self.client().list_tables(Limit=1)
+        except Exception:  # noqa: BLE001 - any failure to answer means "not yet"
+            return False
+        return True
+
     def write_batches(
         self,
         table: str,

@@ -43,6 +43,14 @@ class PostgresResource(dg.ConfigurableResource):
         finally:
             connection.close()
 
+    def answers(self) -> bool:
+        """Whether the database accepts a connection now (the catch-up sensor asks before re-running a sink)."""
+        try:
+            psycopg.connect(self.dsn, connect_timeout=3, application_name="metrics_pipeline").close()
+        except (psycopg.Error, ValueError):
+            return False
+        return True
+
     def _open(self) -> psycopg.Connection:
         if not self.dsn or not self.dsn.strip():
             raise PostgresConfigError(f"{DSN_ENV_VAR} is empty: set it to a libpq DSN or postgresql:// URI")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -75,6 +76,15 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     with transaction(con):
         con.execute(SCHEMA_SQL)
         con.execute("CREATE OR REPLACE TABLE warehouse_schema AS SELECT ? AS digest", [SCHEMA_DIGEST])
+
+
+_NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def bind(sql: str, params: dict) -> dict:
+    """The named parameters `sql` uses (DuckDB refuses unused ones), so shared values can be offered."""
+    used = set(_NAMED.findall(sql))
+    return {name: value for name, value in params.items() if name in used}
 
 
 @contextmanager

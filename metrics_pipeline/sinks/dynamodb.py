@@ -1,7 +1,7 @@
 """DynamoDB sink: the hub's install-activity and github-activity tables, projected from the rollups.
 
-Each asset computes every desired item with SQL, diffs it against what was last published,
-writes only the difference (puts + deletes) and records it; see `published.py`.
+A publish computes the desired items of the periods its rollups changed (scope.py), diffs them
+against what it last published there, writes only the difference and records it (`published.py`).
 """
 
 import time
@@ -9,15 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-import dagster as dg
 import pyarrow as pa
 
-from metrics_pipeline.asset_conventions import NO_FAILED_BLOCKING_CHECK_UPSTREAM, OWNERS, ROLLUP_AUTOMATION, SINK_AUTOMATION
+from metrics_pipeline import changes
 from metrics_pipeline.resources.dynamodb import DynamoDBResource, WriteStats
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, transaction
 from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTIVITY, ensure_tables
-from metrics_pipeline.sinks.status import publish_status
-from metrics_pipeline.sinks.published import Changes, plan_changes, record_published
+from metrics_pipeline.sinks.published import Changes, plan_changes, record_published, target_known
+from metrics_pipeline.sinks.scope import SinkFeed, SinkScope, in_days, in_months
 from metrics_pipeline.sinks.quarantine import (
     Refusal,
     quarantine_metadata,
@@ -30,41 +29,52 @@ from metrics_pipeline.sinks.quarantine import (
 GITHUB_MONTH_WINDOW = 14  # months before the current one that keep MONTH items (15 in all)
 PUT_CHUNK = 5000  # items built and written at a time
 
-INSTALL_ITEMS_SQL = """
+# Every desired item of the scope (sinks/scope.py: days, months, and whether totals changed).
+INSTALL_ITEMS_SQL = f"""
 SELECT pk, sk, type, count_n, ts_n, concat_ws('|', type, count_n, coalesce(ts_n, '')) AS item_value
 FROM (
     SELECT plugin_name AS pk, 'DAY:' || strftime(download_day, '%Y%m%d') AS sk, 'DAY' AS type,
            install_count::VARCHAR AS count_n, epoch_ms(download_day::TIMESTAMP)::VARCHAR AS ts_n
-    FROM daily_installs
+    FROM daily_installs WHERE {in_days("download_day")}
     UNION ALL
     SELECT plugin_name, 'MONTH:' || strftime(month_start, '%Y%m'), 'MONTH',
            install_count::VARCHAR, epoch_ms(month_start::TIMESTAMP)::VARCHAR
-    FROM installs_by_month
+    FROM installs_by_month WHERE {in_months("month_start")}
     UNION ALL
     SELECT plugin_name, 'TOTAL:', 'TOTAL', install_count::VARCHAR, NULL
-    FROM total_installs
+    FROM total_installs WHERE $totals
 )
+"""
+_DAY_OF_SK = "try_strptime(substr(p.sk, 5, 8), '%Y%m%d')::DATE"
+_MONTH_OF_SK = "try_strptime(substr(p.sk, 7, 6) || '01', '%Y%m%d')::DATE"
+INSTALL_PUBLISHED_IN_SCOPE = f"""
+CASE WHEN starts_with(p.sk, 'DAY:') THEN {in_days(_DAY_OF_SK)}
+     WHEN starts_with(p.sk, 'MONTH:') THEN {in_months(_MONTH_OF_SK)}
+     ELSE $totals END
 """
 
 # Parameters: the MONTH window's length in months (an item expires that long after its month),
 # then the window's first and last month start.
-GITHUB_ITEMS_SQL = """
+GITHUB_ITEMS_SQL = f"""
 SELECT pk, sk, type, repo, count_n, ts_n, expiry_n,
        concat_ws('|', type, repo, coalesce(count_n, ''), coalesce(ts_n, ''), coalesce(expiry_n, '')) AS item_value
 FROM (
     SELECT plugin_name AS pk, 'LATEST:' || repo AS sk, 'LATEST' AS type, repo,
            NULL::VARCHAR AS count_n, epoch_ms(latest_commit_at)::VARCHAR AS ts_n, NULL::VARCHAR AS expiry_n
-    FROM latest_commits
+    FROM latest_commits WHERE $totals
     UNION ALL
     SELECT plugin_name, 'MONTH:' || strftime(month_start, '%Y%m') || ':' || repo, 'MONTH', repo,
            commit_count::VARCHAR, epoch_ms(month_start::TIMESTAMP)::VARCHAR,
-           epoch(month_start + to_months(CAST(? AS INTEGER)))::BIGINT::VARCHAR
+           epoch(month_start + to_months(CAST($window_months AS INTEGER)))::BIGINT::VARCHAR
     FROM commits_by_month
-    WHERE month_start >= ? AND month_start <= ?
+    WHERE month_start >= $first_month AND month_start <= $last_month AND {in_months("month_start")}
     UNION ALL
     SELECT plugin_name, 'TOTAL:' || repo, 'TOTAL', repo, commit_count::VARCHAR, NULL, NULL
-    FROM total_commits
+    FROM total_commits WHERE $totals
 )
+"""
+GITHUB_PUBLISHED_IN_SCOPE = f"""
+CASE WHEN starts_with(p.sk, 'MONTH:') THEN {in_months(_MONTH_OF_SK)} ELSE $totals END
 """
 
 
@@ -116,7 +126,8 @@ class ItemSet:
     build_items: Callable[[pa.Table, str], list[dict]]
     value_fields: tuple[tuple[str, str], ...]  # (attribute, DynamoDB type) joined into item_value
     total_flag: str | None = None  # attribute "true" on items without a timestamp (the GSI's key)
-    params_for: Callable[[date], list] = lambda as_of: []  # the SQL's parameters for a run date
+    params_for: Callable[[date], dict] = lambda as_of: {}  # the SQL's parameters for a run date
+    published_in_scope: str = "TRUE"  # condition on a published key `p.sk`: is it in the scope?
 
     @property
     def published_name(self) -> str:
@@ -124,11 +135,17 @@ class ItemSet:
         return f"dynamodb:{self.suffix}"
 
 
+def _github_params(as_of: date) -> dict:
+    first, last = github_month_window(as_of)
+    return {"window_months": GITHUB_MONTH_WINDOW, "first_month": first, "last_month": last}
+
+
 INSTALL_SINK = ItemSet(INSTALL_ACTIVITY, "type_timestamp", INSTALL_ITEMS_SQL, _install_items,
-                       (("type", "S"), ("install_count", "N"), ("timestamp", "N")), total_flag="is_total")
+                       (("type", "S"), ("install_count", "N"), ("timestamp", "N")), total_flag="is_total",
+                       published_in_scope=INSTALL_PUBLISHED_IN_SCOPE)
 GITHUB_SINK = ItemSet(GITHUB_ACTIVITY, "type_identifier", GITHUB_ITEMS_SQL, _github_items,
                       (("type", "S"), ("repo", "S"), ("commit_count", "N"), ("timestamp", "N"), ("expiry", "N")),
-                      params_for=lambda as_of: [GITHUB_MONTH_WINDOW, *github_month_window(as_of)])
+                      params_for=_github_params, published_in_scope=GITHUB_PUBLISHED_IN_SCOPE)
 MALFORMED = "\x00malformed"  # never equals a desired item_value
 
 
@@ -212,40 +229,77 @@ def _write_in_chunks(
     return stats, refusals
 
 
+def _pending_periods(con, sink: ItemSet, scope: SinkScope) -> SinkScope:
+    """Widen the scope to keys left pending (a crash mid-publish, drift found by a read-back check),
+    so the next publish rewrites them whatever changed."""
+    sks = [row[0] for row in con.execute(
+        "SELECT DISTINCT sk FROM sink_published WHERE sink = ? AND item_value IS NULL", [sink.published_name]).fetchall()]
+    days, months, totals = [], [], False
+    for sk in sks:
+        kind, _, rest = sk.partition(":")
+        try:
+            if kind == "DAY":
+                day = datetime.strptime(rest[:8], "%Y%m%d").date()
+                days.append((day, day))
+            elif kind == "MONTH":
+                month = datetime.strptime(rest[:6] + "01", "%Y%m%d").date()
+                months.append((month, month))
+            else:
+                totals = True
+        except ValueError:
+            return SinkScope.everything()
+    return SinkScope(tuple(changes.merge([*scope.days, *days])), tuple(changes.merge([*scope.months, *months])),
+                     scope.totals or totals)
+
+
 def _publish(
-    sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, params: list,
-    on_batch: Callable[[int], None] | None,
+    sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, params: dict,
+    on_batch: Callable[[int], None] | None, feed: SinkFeed | None = None, widen: Callable | None = None,
 ) -> dict:
+    """Publish the scope `feed`'s pending changes call for (everything without a feed), then move its cursor."""
     client = dynamodb.client()
     table = dynamodb.table_name(sink.suffix)
     target_id = ensure_tables(dynamodb, client)[table]
     name = sink.published_name
     desired_sql, desired_params = without_quarantined(sink.sql, params, name)
     with warehouse.connect() as con:
-        changes: Changes = plan_changes(
-            con, name, target_id, lambda: _scan_keys(client, table, sink.range_key), desired_sql, desired_params
-        )
+        todo = feed.pending(con) if feed else None
+        scope = feed.scope(todo) if feed else SinkScope.everything()
+        if not target_known(con, name, target_id):
+            scope = SinkScope.everything()
+        scope = _pending_periods(con, sink, scope)
+        if widen is not None:
+            scope = widen(con, scope)
+        with scope.registered(con) as scope_params:
+            changes_: Changes = plan_changes(
+                con, name, target_id, lambda: _scan_keys(client, table, sink.range_key), desired_sql,
+                desired_params | scope_params, sink.published_in_scope,
+            )
     started = time.perf_counter()
     now_ms = str(int(time.time() * 1000))
-    deletes = changes.deletes.to_pydict()
+    deletes = changes_.deletes.to_pydict()
     delete_requests = [
         {"DeleteRequest": {"Key": {"plugin_name": {"S": pk}, sink.range_key: {"S": sk}}}}
         for pk, sk in zip(deletes["pk"], deletes["sk"], strict=True)
     ]
-    stats, refusals = _write_in_chunks(sink, dynamodb, client, table, changes.puts, now_ms, delete_requests, on_batch)
+    stats, refusals = _write_in_chunks(sink, dynamodb, client, table, changes_.puts, now_ms, delete_requests, on_batch)
     seconds = time.perf_counter() - started
     with warehouse.connect() as con:
-        record_published(con, name, _without_refused(changes, refusals))
+        restated = record_published(con, name, _without_refused(changes_, refusals))
         with transaction(con):
-            record_refusals(con, name, refusals, refused_values(changes.puts, refusals))
+            record_refusals(con, name, refusals, refused_values(changes_.puts, refusals))
+            if todo is not None:
+                changes.advance(con, todo)
         quarantine = quarantine_metadata(con, name)
     return {
         "table": table,
-        "desired_items": changes.desired,
-        "written": changes.puts.num_rows - len(refusals),
-        "deleted": changes.deletes.num_rows,
-        "unchanged": changes.unchanged,
-        "adopted_existing_keys": changes.adopted,
+        "scope": scope.describe(),
+        "desired_items": changes_.desired,
+        "written": changes_.puts.num_rows - len(refusals),
+        "deleted": changes_.deletes.num_rows,
+        "unchanged": changes_.unchanged,
+        "adopted_existing_keys": changes_.adopted,
+        "restatements": restated,
         "quarantined_now": len(refusals),
         **quarantine,
         "batch_requests": stats.requests,
@@ -254,58 +308,38 @@ def _publish(
     }
 
 
+INSTALL_FEED = SinkFeed("dynamodb/install_activity", days=("daily_installs",),
+                        months=("monthly_installs", "opening_installs"), totals=("total_installs",))
+GITHUB_FEED = SinkFeed("dynamodb/github_activity", months=("monthly_commits", "opening_commits"),
+                       totals=("total_commits", "latest_commits"))
+
+
 def publish_install_activity(
-    warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, on_batch: Callable[[int], None] | None = None
+    warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, on_batch: Callable[[int], None] | None = None,
+    feed: SinkFeed | None = None,
 ) -> dict:
-    """Bring `{stack}-install-activity` to exactly the DAY/MONTH/TOTAL install rollups."""
-    return _publish(INSTALL_SINK, warehouse, dynamodb, [], on_batch)
+    """Bring `{stack}-install-activity` to the DAY/MONTH/TOTAL install rollups: the periods `feed`
+    says changed, or every item without one."""
+    return _publish(INSTALL_SINK, warehouse, dynamodb, {}, on_batch, feed)
+
+
+def _months_leaving_window(first: date) -> Callable:
+    """Published MONTH items older than the window leave it: their months join the scope."""
+    def widen(con, scope: SinkScope) -> SinkScope:
+        old = con.execute(
+            "SELECT DISTINCT substr(sk, 7, 6) FROM sink_published WHERE sink = ? AND starts_with(sk, 'MONTH:') "
+            "AND substr(sk, 7, 6) < ?", [GITHUB_SINK.published_name, first.strftime("%Y%m")]).fetchall()
+        months = [datetime.strptime(m + "01", "%Y%m%d").date() for (m,) in old if m.isdigit()]
+        return scope.with_months([(m, m) for m in months])
+    return widen
 
 
 def publish_github_activity(
     warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, as_of: date | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None, feed: SinkFeed | None = None,
 ) -> dict:
-    """Bring `{stack}-github-activity` to exactly the LATEST/TOTAL rollups and the 15-month MONTH window."""
-    first, last = github_month_window(as_of or datetime.now(UTC).date())
-    result = _publish(GITHUB_SINK, warehouse, dynamodb, [GITHUB_MONTH_WINDOW, first, last], on_batch)
-    return {**result, "month_window_start": first.isoformat(), "month_window_end": last.isoformat()}
-
-
-class GithubActivitySinkConfig(dg.Config):
-    """`as_of_date` (YYYY-MM-DD) fixes the MONTH window's run date; empty means today (UTC)."""
-
-    as_of_date: str | None = None
-
-
-@dg.asset(
-    key=["dynamodb", "install_activity"],
-    deps=[dg.AssetKey(name) for name in ("daily_installs", "monthly_installs", "opening_installs", "total_installs")],
-    group_name="sinks",
-    kinds={"dynamodb"},
-    owners=OWNERS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=SINK_AUTOMATION,
-)
-def dynamodb_install_activity(warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.MaterializeResult:
-    """The hub's install-activity table, kept equal to the install rollups."""
-    return dg.MaterializeResult(metadata=publish_install_activity(warehouse, dynamodb) | publish_status(warehouse, dynamodb=dynamodb))
-
-
-@dg.asset(
-    key=["dynamodb", "github_activity"],
-    deps=[dg.AssetKey(name) for name in ("monthly_commits", "opening_commits", "total_commits", "latest_commits")],
-    group_name="sinks",
-    kinds={"dynamodb"},
-    owners=OWNERS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=(ROLLUP_AUTOMATION | dg.AutomationCondition.cron_tick_passed("30 0 1 * *", "UTC"))
-    & NO_FAILED_BLOCKING_CHECK_UPSTREAM,
-)
-def dynamodb_github_activity(
-    config: GithubActivitySinkConfig, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource
-) -> dg.MaterializeResult:
-    """The hub's github-activity table; also runs monthly so old MONTH items leave the window."""
-    as_of = date.fromisoformat(config.as_of_date) if config.as_of_date else None
-    return dg.MaterializeResult(
-        metadata=publish_github_activity(warehouse, dynamodb, as_of) | publish_status(warehouse, dynamodb=dynamodb)
-    )
+    """Bring `{stack}-github-activity` to the LATEST/TOTAL rollups and the 15-month MONTH window."""
+    params = _github_params(as_of or datetime.now(UTC).date())
+    result = _publish(GITHUB_SINK, warehouse, dynamodb, params, on_batch, feed, _months_leaving_window(params["first_month"]))
+    return {**result, "month_window_start": params["first_month"].isoformat(),
+            "month_window_end": params["last_month"].isoformat()}

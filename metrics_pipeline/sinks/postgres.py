@@ -1,24 +1,25 @@
 """Postgres sink: install_activity and github_activity, equal to the rollups, full monthly history.
 
-One transaction per table: COPY the desired rows into a temp table, upsert only rows whose
-values differ, delete rows no longer desired. Readers see the old table or the new one.
+One transaction per table: COPY the desired rows of the scope (the periods the rollups changed,
+sinks/scope.py) into a temp table, upsert only rows whose values differ, delete the scope's rows no
+longer desired. Readers see the old table or the new one.
 """
 
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import dagster as dg
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from metrics_pipeline.asset_conventions import OWNERS, SINK_AUTOMATION
+from metrics_pipeline import changes
+from metrics_pipeline.changes import WHOLE
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, bind
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
-from metrics_pipeline.sinks.status import publish_status
 from metrics_pipeline.sinks.quarantine import split_postgres_rows
+from metrics_pipeline.sinks.scope import SinkFeed, SinkScope, in_days, in_months
 
 
 COPY_CHUNK_BYTES = 1 << 20
@@ -31,7 +32,8 @@ class PostgresTable:
     name: str
     keys: tuple[tuple[str, str], ...]
     values: tuple[tuple[str, str], ...]
-    source_sql: str  # DuckDB; selects keys then values, in order
+    source_sql: str  # DuckDB; selects keys then values, in order, for the registered scope
+    feed: SinkFeed | None = None  # where its changes come from (None: always published whole)
 
     @property
     def columns(self) -> list[str]:
@@ -42,21 +44,29 @@ INSTALL_ACTIVITY = PostgresTable(
     "install_activity",
     keys=(("plugin_name", "text"), ("granularity", "text"), ("period_start", "date")),
     values=(("install_count", "int8"),),
-    source_sql="""
-        SELECT plugin_name, 'DAY', download_day, install_count FROM daily_installs
+    source_sql=f"""
+        SELECT plugin_name, 'DAY', download_day, install_count FROM daily_installs WHERE {in_days("download_day")}
         UNION ALL SELECT plugin_name, 'MONTH', month_start, install_count FROM installs_by_month
-        UNION ALL SELECT plugin_name, 'TOTAL', NULL::DATE, install_count FROM total_installs
+                  WHERE {in_months("month_start")}
+        UNION ALL SELECT plugin_name, 'TOTAL', NULL::DATE, install_count FROM total_installs WHERE $totals
     """,
+    feed=SinkFeed("postgres/install_activity", days=("daily_installs",), months=("monthly_installs", "opening_installs"),
+                  totals=("total_installs",)),
 )
 GITHUB_ACTIVITY = PostgresTable(
     "github_activity",
     keys=(("plugin_name", "text"), ("repo", "text"), ("granularity", "text"), ("period_start", "date")),
     values=(("commit_count", "int8"), ("latest_commit_at", "timestamp")),  # naive UTC; cast under UTC
-    source_sql="""
+    source_sql=f"""
         SELECT plugin_name, repo, 'MONTH', month_start, commit_count, NULL::TIMESTAMP FROM commits_by_month
+        WHERE {in_months("month_start")}
         UNION ALL SELECT plugin_name, repo, 'TOTAL', NULL::DATE, commit_count, NULL::TIMESTAMP FROM total_commits
+                  WHERE $totals
         UNION ALL SELECT plugin_name, repo, 'LATEST', NULL::DATE, NULL::BIGINT, latest_commit_at FROM latest_commits
+                  WHERE $totals
     """,
+    feed=SinkFeed("postgres/github_activity", months=("monthly_commits", "opening_commits"),
+                  totals=("total_commits", "latest_commits")),
 )
 
 
@@ -89,10 +99,22 @@ def _statements(table: PostgresTable) -> dict[str, str]:
             f"LEFT JOIN {table.name} cur ON {joined} WHERE cur.{keys[0]} IS NULL OR {changed} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}, updated_at = excluded.updated_at"
         ),
+        "scope": "CREATE TEMP TABLE sink_scope (granularity text, first_day date, last_day date) ON COMMIT DROP",
+        "fill_scope": "INSERT INTO sink_scope VALUES (%s, %s, %s)",
         "delete": (
-            f"DELETE FROM {table.name} cur WHERE NOT EXISTS (SELECT 1 FROM {staging} s WHERE {joined})"
+            f"DELETE FROM {table.name} cur WHERE EXISTS (SELECT 1 FROM sink_scope sc WHERE sc.granularity = cur.granularity"
+            f" AND cur.period_key BETWEEN sc.first_day AND sc.last_day)"
+            f" AND NOT EXISTS (SELECT 1 FROM {staging} s WHERE {joined})"
         ),
     }
+
+
+def _scope_rows(scope: SinkScope) -> list[tuple]:
+    """The scope as (granularity, first, last) rows; all-time rows are keyed 0001-01-01 (period_key)."""
+    rows = [("DAY", a, b) for a, b in scope.days] + [("MONTH", a, b) for a, b in scope.months]
+    if scope.totals:
+        rows += [(g, *WHOLE) for g in ("TOTAL", "LATEST")]
+    return rows
 
 
 def _csv(rows: pa.Table, table: PostgresTable) -> bytes:
@@ -111,13 +133,15 @@ def _copy(cursor: psycopg.Cursor, sql: str, data: bytes) -> None:
 
 def load_rows(
     connection: psycopg.Connection, table: PostgresTable, rows: pa.Table,
-    before_commit: Callable[[], None] | None = None,
+    before_commit: Callable[[], None] | None = None, scope: SinkScope | None = None,
 ) -> dict:
-    """Make `table` equal `rows` in one transaction; returns written/deleted/unchanged counts.
+    """Make `table`'s rows in `scope` (default: all) equal `rows` in one transaction; returns
+    written/deleted/unchanged counts.
 
     An empty target (the initial load) takes COPY straight into the table; otherwise rows go
     to a temp table and only the difference is upserted or deleted.
     """
+    scope = scope or SinkScope.everything()
     sql, data = _statements(table), _csv(rows, table)
     with connection.transaction(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # rollup timestamps are naive UTC
@@ -130,6 +154,8 @@ def load_rows(
             cursor.execute(sql["staging"])
             _copy(cursor, sql["copy_staging"], data)
             cursor.execute(sql["analyze"])
+            cursor.execute(sql["scope"])
+            cursor.executemany(sql["fill_scope"], _scope_rows(scope))
             written = cursor.execute(sql["upsert"]).rowcount
             deleted = cursor.execute(sql["delete"]).rowcount
         if before_commit is not None:
@@ -140,33 +166,22 @@ def load_rows(
 
 def publish(
     table: PostgresTable, warehouse: DuckDBWarehouse, postgres: PostgresResource,
-    before_commit: Callable[[], None] | None = None,
+    before_commit: Callable[[], None] | None = None, incremental: bool = False,
 ) -> dict:
-    """Read the desired rows from the warehouse and load them into Postgres (migrating first);
-    rows whose key Postgres cannot index are quarantined, the rest are loaded."""
+    """Load the desired rows into Postgres (migrating first): with `incremental`, only the periods
+    the table's feed says changed, then its cursor moves; rows whose key Postgres cannot index are
+    quarantined, the rest are loaded."""
     with warehouse.connect() as con:
-        rows = con.sql(table.source_sql).to_arrow_table().rename_columns(table.columns)
-        rows, quarantine = split_postgres_rows(con, f"postgres:{table.name}", [n for n, _ in table.keys], rows)
+        todo = table.feed.pending(con) if incremental and table.feed else None
+        scope = table.feed.scope(todo) if todo is not None else SinkScope.everything()
+        with scope.registered(con) as params:
+            rows = con.sql(table.source_sql, params=bind(table.source_sql, params)).to_arrow_table().rename_columns(table.columns)
+        rows, quarantine = split_postgres_rows(con, f"postgres:{table.name}", [n for n, _ in table.keys], rows,
+                                               replace=scope == SinkScope.everything())
     with postgres.connect() as connection:
         apply_migrations(connection)
-        return load_rows(connection, table, rows, before_commit) | quarantine
-
-
-_ASSET_ARGS = dict(group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL,
-                   automation_condition=SINK_AUTOMATION)
-
-
-@dg.asset(key=["postgres", "install_activity"],
-          deps=[dg.AssetKey(n) for n in ("daily_installs", "monthly_installs", "opening_installs", "total_installs")],
-          **_ASSET_ARGS)
-def postgres_install_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
-    """install_activity in Postgres: every DAY, MONTH and TOTAL install count."""
-    return dg.MaterializeResult(metadata=publish(INSTALL_ACTIVITY, warehouse, postgres) | publish_status(warehouse, postgres=postgres))
-
-
-@dg.asset(key=["postgres", "github_activity"],
-          deps=[dg.AssetKey(n) for n in ("monthly_commits", "opening_commits", "total_commits", "latest_commits")],
-          **_ASSET_ARGS)
-def postgres_github_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
-    """github_activity in Postgres: every MONTH (full history), TOTAL and LATEST commit figure."""
-    return dg.MaterializeResult(metadata=publish(GITHUB_ACTIVITY, warehouse, postgres) | publish_status(warehouse, postgres=postgres))
+        result = load_rows(connection, table, rows, before_commit, scope) | quarantine | {"scope": scope.describe()}
+    if todo is not None:
+        with warehouse.connect() as con:
+            changes.advance(con, todo)
+    return result

@@ -8,7 +8,7 @@ which never equal a desired value, so the next run rewrites (or deletes) them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from metrics_pipeline.quality.restatements import PREVIOUS_SCHEMA, record_restatements
-from metrics_pipeline.resources.warehouse import transaction
+from metrics_pipeline.resources.warehouse import bind, transaction
 
 
 @dataclass
@@ -57,44 +57,54 @@ def _adopt_if_target_changed(
     return existing.num_rows
 
 
+def target_known(con: duckdb.DuckDBPyConnection, sink: str, target_id: str) -> bool:
+    """Whether we published to exactly this table before (a new one must be compared whole)."""
+    row = con.execute("SELECT target_id FROM sink_targets WHERE sink = ?", [sink]).fetchone()
+    return row is not None and row[0] == target_id
+
+
 def plan_changes(
     con: duckdb.DuckDBPyConnection, sink: str, target_id: str, list_keys: Callable[[], pa.Table],
-    desired_sql: str, params: Sequence = (),
+    desired_sql: str, params: dict | None = None, published_filter: str = "TRUE",
 ) -> Changes:
-    """Diff `desired_sql` (columns pk, sk, item_value, ...attributes) against the published state.
+    """Diff `desired_sql` (columns pk, sk, item_value, ...attributes) against the published state
+    of the keys `published_filter` (an SQL condition on `p.sk`, same parameters) selects: the scope.
 
     `list_keys()` returns every (pk, sk) in the target; it runs only when the target is new to us.
     """
+    params = params or {}
+    scoped = f"p.sink = $sink AND ({published_filter})"
     with transaction(con):
         adopted = _adopt_if_target_changed(con, sink, target_id, list_keys)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE sink_desired AS {desired_sql}", list(params))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE sink_desired AS {desired_sql}", bind(desired_sql, params))
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE sink_puts AS
             SELECT d.* FROM sink_desired d
-            LEFT JOIN sink_published p ON p.sink = ? AND p.pk = d.pk AND p.sk = d.sk
+            LEFT JOIN sink_published p ON p.sink = $sink AND p.pk = d.pk AND p.sk = d.sk
             WHERE p.item_value IS DISTINCT FROM d.item_value
             """,
-            [sink],
+            {"sink": sink},
         )
+        in_scope = f"CREATE OR REPLACE TEMP TABLE sink_in_scope AS SELECT p.pk, p.sk, p.item_value FROM sink_published p WHERE {scoped}"
+        con.execute(in_scope, bind(in_scope, params | {"sink": sink}))
         deletes = con.sql(
             """
-            SELECT p.pk, p.sk FROM sink_published p
-            WHERE p.sink = ? AND NOT EXISTS (SELECT 1 FROM sink_desired d WHERE d.pk = p.pk AND d.sk = p.sk)
+            SELECT p.pk, p.sk FROM sink_in_scope p
+            WHERE NOT EXISTS (SELECT 1 FROM sink_desired d WHERE d.pk = p.pk AND d.sk = p.sk)
             ORDER BY p.pk, p.sk
-            """,
-            params=[sink],
+            """
         ).to_arrow_table()
         previous = con.sql(
             """
             SELECT p.pk, p.sk, p.item_value AS old_value, d.item_value AS new_value
-            FROM sink_published p LEFT JOIN sink_puts d USING (pk, sk)
-            WHERE p.sink = ? AND p.item_value IS NOT NULL
+            FROM sink_in_scope p LEFT JOIN sink_puts d USING (pk, sk)
+            WHERE p.item_value IS NOT NULL
               AND (d.pk IS NOT NULL OR NOT EXISTS (SELECT 1 FROM sink_desired s WHERE s.pk = p.pk AND s.sk = p.sk))
             ORDER BY p.pk, p.sk
-            """,
-            params=[sink],
+            """
         ).to_arrow_table().cast(PREVIOUS_SCHEMA)
+        con.execute("DROP TABLE sink_in_scope")
         _upsert(con, sink, "sink_puts", "NULL", None)
         puts = con.sql("SELECT * FROM sink_puts ORDER BY pk, sk").to_arrow_table()
         desired = con.execute("SELECT count(*) FROM sink_desired").fetchall()[0][0]
@@ -124,7 +134,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, sink: str, source: str, value: str, 
     )
 
 
-def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes) -> None:
+def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes) -> int:
     """After a successful write: store the written values, forget the deleted keys, and log the
     already-published values that changed (quality/restatements.py) in the same transaction."""
     written = changes.puts.select(["pk", "sk", "item_value"])
@@ -140,7 +150,7 @@ def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes
                 " WHERE sink_published.sink = ? AND sink_published.pk = d.pk AND sink_published.sk = d.sk",
                 [sink],
             )
-            record_restatements(con, sink, changes.previous, now)
+            return record_restatements(con, sink, changes.previous, now)
         finally:
             con.unregister("sink_written")
             con.unregister("sink_deleted")

@@ -88,16 +88,16 @@ def write_isolating(
     return stats, rejected
 
 
-def without_quarantined(sql: str, params: Sequence, sink: str) -> tuple[str, list]:
+def without_quarantined(sql: str, params: dict, sink: str) -> tuple[str, dict]:
     """`sql`'s desired items minus those refused before with the same value (not offered again)."""
     wrapped = f"""
         SELECT d.* FROM ({sql}) d
         WHERE NOT EXISTS (
             SELECT 1 FROM sink_quarantine q
-            WHERE q.sink = ? AND q.pk = d.pk AND q.sk = d.sk AND q.item_value IS NOT DISTINCT FROM d.item_value
+            WHERE q.sink = $quarantine_sink AND q.pk = d.pk AND q.sk = d.sk AND q.item_value IS NOT DISTINCT FROM d.item_value
         )
     """
-    return wrapped, [*params, sink]
+    return wrapped, {**params, "quarantine_sink": sink}
 
 
 def record_refusals(con: duckdb.DuckDBPyConnection, sink: str, refusals: list[Refusal], values: dict) -> None:
@@ -179,9 +179,11 @@ POSTGRES_KEY_LIMIT = 2600  # bytes of UTF-8 text over all key columns
 POSTGRES_KEY_TOO_LONG = f"key over {POSTGRES_KEY_LIMIT} bytes (Postgres index row limit)"
 
 
-def split_postgres_rows(con: duckdb.DuckDBPyConnection, sink: str, key_columns: list[str], rows: pa.Table) -> tuple[pa.Table, dict]:
-    """Rows whose key Postgres cannot index are left out and recorded in `sink_quarantine`
-    (replacing this sink's earlier refusals: every run checks every desired row)."""
+def split_postgres_rows(
+    con: duckdb.DuckDBPyConnection, sink: str, key_columns: list[str], rows: pa.Table, replace: bool = True,
+) -> tuple[pa.Table, dict]:
+    """Rows whose key Postgres cannot index are left out and recorded in `sink_quarantine`;
+    `replace` (a whole-table publish) first forgets this sink's earlier refusals."""
     sizes = None
     for name in key_columns:
         if pa.types.is_string(rows.schema.field(name).type) or pa.types.is_large_string(rows.schema.field(name).type):
@@ -194,7 +196,8 @@ def split_postgres_rows(con: duckdb.DuckDBPyConnection, sink: str, key_columns: 
     records = [[sink, row[key_columns[0]], "|".join("" if row[c] is None else str(row[c]) for c in key_columns[1:]),
                 POSTGRES_KEY_TOO_LONG, now] for row in columns]
     with transaction(con):
-        con.execute("DELETE FROM sink_quarantine WHERE sink = ?", [sink])
+        if replace:
+            con.execute("DELETE FROM sink_quarantine WHERE sink = ?", [sink])
         if records:
             con.executemany(
                 "INSERT INTO sink_quarantine (sink, pk, sk, reason, seen_at) VALUES (?, ?, ?, ?, ?)"

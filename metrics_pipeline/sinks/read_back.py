@@ -12,22 +12,10 @@ import dagster as dg
 
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
-from metrics_pipeline.sinks.dynamodb import (
-    GITHUB_SINK,
-    INSTALL_SINK,
-    ItemSet,
-    dynamodb_github_activity,
-    dynamodb_install_activity,
-    stored_value,
-)
-from metrics_pipeline.sinks.postgres import (
-    GITHUB_ACTIVITY,
-    INSTALL_ACTIVITY,
-    PostgresTable,
-    postgres_github_activity,
-    postgres_install_activity,
-)
+from metrics_pipeline.resources.warehouse import DuckDBWarehouse, bind, transaction
+from metrics_pipeline.sinks.dynamodb import ItemSet, stored_value
+from metrics_pipeline.sinks.postgres import PostgresTable
+from metrics_pipeline.sinks.scope import SinkScope
 
 SAMPLE_SIZE = 200
 REPAIR_HINT = "drift outside the pipeline: run sink_reconciliation_job (or the sink asset) to repair"
@@ -69,16 +57,18 @@ def check_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDB
                 "UPDATE sink_published SET item_value = NULL, published_at = NULL WHERE sink = ? AND pk = ? AND sk = ?",
                 [[sink.published_name, pk, sk] for pk, sk in missing + different],
             )
-        (awaiting,) = con.execute(
-            "SELECT count(*) FROM sink_published WHERE sink = ? AND item_value IS NULL", [sink.published_name]
+        awaiting, published = con.execute(
+            "SELECT count(*) FILTER (WHERE item_value IS NULL), count(*) FROM sink_published WHERE sink = ?",
+            [sink.published_name],
         ).fetchone()
     passed = not missing and not different and not awaiting
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
         description=None if passed else REPAIR_HINT,
+        check_name=f"dynamodb_{sink.suffix.replace('-', '_')}_read_back",
         metadata={"table": table, "sampled": len(sample), "missing": len(missing), "different": len(different),
-                  "keys_awaiting_rewrite": awaiting,
+                  "keys_awaiting_rewrite": awaiting, "published_keys": published,
                   "examples": ", ".join(f"{pk[:60]} {sk[:60]}" for pk, sk in (missing + different)[:5])},
     )
 
@@ -86,11 +76,16 @@ def check_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDB
 def check_postgres(table: PostgresTable, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
     names = ", ".join(table.columns)
     count_column = table.values[0][0]
-    with warehouse.connect() as con:
+    first, *rest = [name for name, _ in table.keys]
+    refused = " || '|' || ".join(f"coalesce(CAST(r.{c} AS VARCHAR), '')" for c in rest) or "''"
+    with warehouse.connect() as con, SinkScope.everything().registered(con) as everything:
         expected = {
             row[0]: (row[1], row[2]) for row in con.execute(
                 f"SELECT granularity, count(*), coalesce(sum({count_column}), 0) FROM ({table.source_sql}) AS r({names})"
-                " GROUP BY granularity"
+                # rows the sink refused (quarantined) are not expected there
+                f" WHERE NOT EXISTS (SELECT 1 FROM sink_quarantine q WHERE q.sink = $refusing AND q.pk = r.{first}"
+                f" AND q.sk = {refused}) GROUP BY granularity",
+                bind(table.source_sql, everything) | {"refusing": f"postgres:{table.name}"},
             ).fetchall()
         }
     with postgres.connect() as connection:
@@ -102,40 +97,10 @@ def check_postgres(table: PostgresTable, warehouse: DuckDBWarehouse, postgres: P
         } if exists else {}
     return dg.AssetCheckResult(
         passed=expected == actual,
+        check_name=f"postgres_{table.name}_read_back",
         severity=dg.AssetCheckSeverity.ERROR,
         description=None if expected == actual else REPAIR_HINT,
-        metadata={"table": table.name, "expected": str(dict(sorted(expected.items()))),
+        metadata={"table": table.name, "rows": sum(n for n, _ in actual.values()),
+                  "expected": str(dict(sorted(expected.items()))),
                   "actual": str(dict(sorted(actual.items())))},
     )
-
-
-@dg.asset_check(asset=dynamodb_install_activity, pool=WAREHOUSE_POOL)
-def dynamodb_install_activity_read_back(warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.AssetCheckResult:
-    """A sample of install-activity items still holds what was last published."""
-    return check_dynamodb(INSTALL_SINK, warehouse, dynamodb)
-
-
-@dg.asset_check(asset=dynamodb_github_activity, pool=WAREHOUSE_POOL)
-def dynamodb_github_activity_read_back(warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource) -> dg.AssetCheckResult:
-    """A sample of github-activity items still holds what was last published."""
-    return check_dynamodb(GITHUB_SINK, warehouse, dynamodb)
-
-
-@dg.asset_check(asset=postgres_install_activity, pool=WAREHOUSE_POOL)
-def postgres_install_activity_read_back(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
-    """install_activity's row counts and sums per granularity equal the rollups'."""
-    return check_postgres(INSTALL_ACTIVITY, warehouse, postgres)
-
-
-@dg.asset_check(asset=postgres_github_activity, pool=WAREHOUSE_POOL)
-def postgres_github_activity_read_back(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
-    """github_activity's row counts and sums per granularity equal the rollups'."""
-    return check_postgres(GITHUB_ACTIVITY, warehouse, postgres)
-
-
-SINK_CHECKS = [
-    dynamodb_install_activity_read_back,
-    dynamodb_github_activity_read_back,
-    postgres_install_activity_read_back,
-    postgres_github_activity_read_back,
-]

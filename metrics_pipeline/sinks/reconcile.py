@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, bind, transaction
 from metrics_pipeline.sinks import postgres as pg
 from metrics_pipeline.sinks.dynamodb import (
     GITHUB_SINK,
@@ -26,6 +26,7 @@ from metrics_pipeline.sinks.dynamodb import (
 from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
 from metrics_pipeline.sinks.quarantine import quarantine_metadata, record_refusals, refuse_and_write, without_quarantined
 from metrics_pipeline.sinks.read_back import check_dynamodb, check_postgres
+from metrics_pipeline.sinks.scope import SinkScope
 
 _MARK_PENDING = """
     INSERT INTO sink_published (sink, pk, sk, item_value, published_at)
@@ -49,7 +50,7 @@ def scan_items(client, table: str, sink: ItemSet) -> pa.Table:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def reconcile_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, params: list) -> dict:
+def reconcile_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, params: dict) -> dict:
     """Make the whole table equal the desired items; returns counts of what was repaired."""
     client = dynamodb.client()
     table = dynamodb.table_name(sink.suffix)
@@ -57,9 +58,10 @@ def reconcile_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: Dyna
     name = sink.published_name
     actual = scan_items(client, table, sink)
     desired_sql, desired_params = without_quarantined(sink.sql, params, name)
-    with warehouse.connect() as con, transaction(con):
+    with warehouse.connect() as con, SinkScope.everything().registered(con) as everything, transaction(con):
+        desired_params = desired_params | everything
         con.register("recon_actual", actual)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE recon_desired AS {desired_sql}", desired_params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE recon_desired AS {desired_sql}", bind(desired_sql, desired_params))
         puts = con.sql(
             "SELECT d.*, a.pk IS NULL AS missing FROM recon_desired d"
             " LEFT JOIN recon_actual a ON a.pk = d.pk AND a.sk = d.sk"
@@ -80,9 +82,9 @@ def reconcile_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: Dyna
             {"sink": name},
         ).fetchone()
         released = con.execute(  # refused items the rollups no longer hold leave the quarantine
-            f"DELETE FROM sink_quarantine q WHERE q.sink = ? AND NOT EXISTS"
+            f"DELETE FROM sink_quarantine q WHERE q.sink = $recon_sink AND NOT EXISTS"
             f" (SELECT 1 FROM ({sink.sql}) a WHERE a.pk = q.pk AND a.sk = q.sk) RETURNING pk",
-            [name, *params],
+            bind(sink.sql, params | everything) | {"recon_sink": name},
         ).fetchall()
         # Crash safety: whatever is about to change is pending, so an interrupted repair is redone.
         con.register("recon_puts", puts.select(["pk", "sk"]))

@@ -68,7 +68,8 @@ class Community:
         return {"github": self.api(**api), "registry": PluginRegistry(csv_path=str(self.registry_csv)), "warehouse": self.warehouse}
 
     def run(self, assets, first: str | None = None, last: str | None = None, raise_on_error: bool = True, **api):
-        tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first else {}
+        partitioned = any(getattr(a, "partitions_def", None) is not None for a in assets)
+        tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first and partitioned else {}
         return dg.materialize(assets, resources=self.resources(**api), instance=self.instance, tags=tags,
                               raise_on_error=raise_on_error)
 

@@ -10,7 +10,8 @@ import pytest
 
 from metrics_pipeline.events.definitions import definitions
 from metrics_pipeline.events.segment_sources import LocalSegmentSource
-from metrics_pipeline.events.sensor import EVENTS_JOB, plan
+from metrics_pipeline.automation.jobs import daily_metrics_job
+from metrics_pipeline.events.sensor import days_ended, plan, run_request
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline_tests.support.collector_server import Collector, collector_env
@@ -37,9 +38,9 @@ class EventsPipeline:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         self.influx_database, self.influxdb_url, self.postgres_dsn = root.name, influxdb_url, postgres_dsn
-        self.defs = dg.Definitions.merge(definitions(env), dg.Definitions(resources={
-            "warehouse": DuckDBWarehouse(path=str(self.warehouse_path)),
-            "postgres": PostgresResource(dsn=postgres_dsn),
+        self.warehouse = DuckDBWarehouse(path=str(self.warehouse_path))
+        self.defs = dg.Definitions.merge(definitions(env), dg.Definitions(jobs=[daily_metrics_job], resources={
+            "warehouse": self.warehouse, "postgres": PostgresResource(dsn=postgres_dsn),
         }))
         self.instance = dg.DagsterInstance.ephemeral()
         self.cursor = None
@@ -48,12 +49,16 @@ class EventsPipeline:
         return Collector(self.spool, collector_env(self.spool, **extra))
 
     def tick(self, now: datetime | None = None) -> list[dg.RunRequest]:
-        requests, self.cursor = plan(self.cursor, LocalSegmentSource(spool=str(self.spool)), now or datetime.now(timezone.utc))
-        return requests
+        """What the sensor would ask for now: one run, or none."""
+        now = now or datetime.now(timezone.utc)
+        segments, self.cursor = plan(self.cursor, LocalSegmentSource(spool=str(self.spool)), now,
+                                     days_ended=days_ended(self.warehouse, now.date()))
+        return [] if segments is None else [run_request(self.defs.resolve_asset_graph(), segments, now.date())]
 
     def run(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-        return self.defs.resolve_job_def(EVENTS_JOB).execute_in_process(
+        return self.defs.resolve_job_def("daily_metrics_job").execute_in_process(
             run_config=request.run_config, tags=request.tags, instance=self.instance, raise_on_error=False,
+            asset_selection=list(request.asset_selection),
         )
 
     def query(self, sql: str, params=()) -> list[tuple]:

@@ -9,12 +9,15 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
+import dagster as dg
 import psycopg
 
 from metrics_pipeline.collector.segments import EVENTS, frame
 from metrics_pipeline.collector.spool import SegmentWriter
 from metrics_pipeline.demo.local_servers.postgres import _pg_binary, _run, start_postgres
+from metrics_pipeline.automation.sensors import catch_up
 from metrics_pipeline.events.sensor import landed_lookup
+from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline_tests.events.conftest import EventsPipeline
 from metrics_pipeline_tests.support.collector_server import TOKENS
@@ -57,7 +60,8 @@ def test_every_acknowledged_event_lands_exactly_once_after_sigkill(pipeline):
     requests = pipeline.tick()
     assert all(pipeline.run(request).success for request in requests)
     assert all(pipeline.run(request).success for request in requests)  # rerun: still once
-    landed = dict(pipeline.query("SELECT user_id, count(*) FROM raw_events GROUP BY user_id"))
+    # Today's events wait in the event log until the day has ended; each lands there exactly once.
+    landed = dict(pipeline.query("SELECT user_id, count(*) FROM event_log WHERE NOT is_duplicate GROUP BY user_id"))
     assert {marker: landed.get(marker) for marker in acked} == {marker: 5 for marker in acked}
     assert set(landed.values()) == {5}  # unacknowledged batches land whole or not at all
 
@@ -107,7 +111,8 @@ def test_postgres_down_during_ingest_loses_nothing(monkeypatch, tmp_path, influx
         restarter.join()
         assert result.success and refusing.refused.is_set()
         retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-        assert {e.step_key for e in retries} == {"postgres__events"}
+        assert {e.step_key for e in retries} <= {"postgres__events", "postgres__events_monthly"}
+        assert "postgres__events" in {e.step_key for e in retries}
         assert pipeline.query("SELECT count(*), sum(bytes) FROM raw_events") == [(100, 5050)]
         with psycopg.connect(server.dsn) as connection:
             assert connection.execute("SELECT events, distinct_users, bytes FROM events_daily").fetchall() == [
@@ -128,7 +133,7 @@ def test_a_sink_that_stays_down_fails_alone(monkeypatch, tmp_path, postgres_data
     failed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
     succeeded = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
     assert failed == {"influxdb__events_daily"}
-    assert succeeded == {"raw_events", "daily_events", "postgres__events"}
+    assert succeeded == {"raw_events", "daily_events", "monthly_events", "postgres__events", "postgres__events_monthly"}
     with psycopg.connect(postgres_database) as connection:
         assert connection.execute("SELECT events, response_ms_p50 FROM events_daily").fetchall() == [(1, 5.0)]
 
@@ -159,3 +164,37 @@ def test_a_damaged_segment_is_quarantined_and_the_others_land(pipeline):
     assert landed_lookup(DuckDBWarehouse(path=str(pipeline.warehouse_path)))(names) == set(names)  # not asked again
     assert pipeline.run(request).success  # a rerun neither lands nor quarantines anything twice
     assert pipeline.query("SELECT count(*) FROM event_log") == [(1,)]
+
+
+def test_a_sink_down_past_its_retries_is_asked_again_once_its_store_answers(monkeypatch, tmp_path, influxdb_url):
+    """Nothing re-requested the failed days before: the catch-up sensor now does, once Postgres answers."""
+    server = start_postgres()
+    try:
+        pipeline = EventsPipeline(monkeypatch, tmp_path / "run", server.dsn, influxdb_url)
+        sealed_health_segment(pipeline.spool, 5.0)
+        _run([_pg_binary("pg_ctl"), "-D", str(server.data_dir), "stop", "-m", "fast", "-w"])
+        [request] = pipeline.tick(datetime(2024, 7, 2, tzinfo=timezone.utc))
+        result = pipeline.run(request)
+        failed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
+        assert "postgres__events" in failed and not result.success
+        postgres = PostgresResource(dsn=server.dsn)
+
+        def catch_up_tick(cursor=None):
+            context = dg.build_sensor_context(instance=pipeline.instance, cursor=cursor,
+                                              repository_def=pipeline.defs.get_repository_def())
+            return catch_up(context, pipeline.warehouse, postgres, None), context.cursor
+
+        waiting, _ = catch_up_tick()
+        assert isinstance(waiting, dg.SkipReason) and "waiting for Postgres to answer" in waiting.skip_message
+        options = f"-c listen_addresses=127.0.0.1 -p {server.port} -c unix_socket_directories={server.root}"
+        _run([_pg_binary("pg_ctl"), "-D", str(server.data_dir), "-l", str(server.root / "server.log"), "-o", options,
+              "-w", "start"])
+        again, _ = catch_up_tick()
+        assert isinstance(again, dg.RunRequest)
+        assert {"postgres/events", "postgres/events_monthly"} <= {k.to_user_string() for k in again.asset_selection}
+        assert pipeline.run(again).success
+        with psycopg.connect(server.dsn) as connection:
+            assert connection.execute("SELECT events, response_ms_p50 FROM events_daily").fetchall() == [(1, 5.0)]
+            assert connection.execute("SELECT count(*) FROM events_raw").fetchall() == [(0,)]  # older than 90 days
+    finally:
+        server.stop()

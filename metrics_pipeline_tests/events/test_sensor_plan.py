@@ -1,4 +1,4 @@
-"""The sensor's plan: each sealed segment requested once, days past midnight deferred, a two-day listing."""
+"""The sensor's plan: each sealed segment asked for once, in one run; ended days released; a two-day listing."""
 
 import json
 import os
@@ -24,49 +24,43 @@ def seal_segment(spool, sealed_day: str, days: dict[str, int]):
     return target.name.removesuffix(".seg")
 
 
-def ranges(requests):
-    return [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
-             tuple(r.run_config["ops"]["raw_events"]["config"]["segments"])) for r in requests]
-
-
-def test_segments_are_requested_once_and_tomorrows_day_waits_for_its_partition(tmp_path):
+def test_segments_are_asked_for_once_and_an_ended_day_alone_asks_for_a_run(tmp_path):
     source = LocalSegmentSource(spool=str(tmp_path))
     late_evening = datetime(2024, 2, 29, 23, 58, tzinfo=timezone.utc)
     a = seal_segment(tmp_path, "2024-02-29", {"2024-02-27": 1, "2024-02-29": 2, "2024-03-01": 1})  # skew: tomorrow
-    requests, cursor = plan(None, source, late_evening)
-    assert ranges(requests) == [("2024-02-27", "2024-02-27", (f"2024-02-29/{a}",)),
-                                ("2024-02-29", "2024-02-29", (f"2024-02-29/{a}",))]
-    assert json.loads(cursor)["deferred"] == ["2024-03-01"]
-    assert plan(cursor, source, late_evening)[0] == []  # seen: not requested again
+    segments, cursor = plan(None, source, late_evening)
+    assert segments == [f"2024-02-29/{a}"]  # one run lands it; each day is released once it has ended
+    assert plan(cursor, source, late_evening) == (None, cursor)  # seen: nothing to do
+    assert plan(cursor, source, late_evening, days_ended=True)[0] == []  # a day ended: release it, land nothing
 
     b = seal_segment(tmp_path, "2024-03-01", {"2024-03-01": 3})
-    requests, cursor = plan(cursor, source, datetime(2024, 3, 1, 0, 1, tzinfo=timezone.utc))
-    assert ranges(requests) == [("2024-03-01", "2024-03-01", (f"2024-03-01/{b}",))]  # and the deferred day
+    segments, cursor = plan(cursor, source, datetime(2024, 3, 1, 0, 1, tzinfo=timezone.utc))
+    assert segments == [f"2024-03-01/{b}"]
 
     seal_segment(tmp_path, "2024-01-15", {"2024-01-15": 1})  # a folder older than the cursor's window
-    c = seal_segment(tmp_path, "2024-03-03", {"2022-05-01": 2})  # only days before METRICS_START_DATE
-    requests, cursor = plan(cursor, source, datetime(2024, 3, 3, 9, tzinfo=timezone.utc))
-    assert ranges(requests) == [("2024-03-03", "2024-03-03", (f"2024-03-03/{c}",))]  # landed with today, counted
+    c = seal_segment(tmp_path, "2024-03-03", {"2022-05-01": 2})  # only days before METRICS_START_DATE: counted at landing
+    segments, cursor = plan(cursor, source, datetime(2024, 3, 3, 9, tzinfo=timezone.utc))
+    assert segments == [f"2024-03-03/{c}"]
     # the listing covers the folders from the cursor's day - 1 on (sealing writes into today's folder)
     assert list(json.loads(cursor)["seen"]) == [f"2024-02-29/{a}", f"2024-03-01/{b}", f"2024-03-03/{c}"]
 
 
-def test_a_segment_whose_run_failed_is_requested_again_after_an_hour(tmp_path):
+def test_a_segment_whose_run_failed_is_asked_for_again_after_an_hour(tmp_path):
     source = LocalSegmentSource(spool=str(tmp_path))
     a = seal_segment(tmp_path, "2024-02-29", {"2024-02-29": 1})
     b = seal_segment(tmp_path, "2024-02-29", {"2024-02-28": 1})
     noon = datetime(2024, 2, 29, 12, tzinfo=timezone.utc)
-    requests, cursor = plan(None, source, noon)
-    assert len(requests) == 1
+    segments, cursor = plan(None, source, noon)
+    assert sorted(segments) == sorted([f"2024-02-29/{a}", f"2024-02-29/{b}"])
     asked = []
 
     def landed(names):
         asked.append(sorted(names))
         return {a}  # b's run failed
 
-    assert plan(cursor, source, noon.replace(minute=59), landed)[0] == []  # too soon to ask
-    requests, cursor = plan(cursor, source, noon.replace(hour=13), landed)
-    assert ranges(requests) == [("2024-02-28", "2024-02-28", (f"2024-02-29/{b}",))]
+    assert plan(cursor, source, noon.replace(minute=59), landed)[0] is None  # too soon to ask
+    segments, cursor = plan(cursor, source, noon.replace(hour=13), landed)
+    assert segments == [f"2024-02-29/{b}"]
     assert asked == [sorted([a, b])]
-    assert plan(cursor, source, noon.replace(hour=13, minute=30), lambda names: {a})[0] == []  # b asked again at 13:00
-    assert plan(cursor, source, noon.replace(hour=14), lambda names: None)[0] == []  # warehouse busy: wait
+    assert plan(cursor, source, noon.replace(hour=13, minute=30), lambda names: {a})[0] is None  # b asked again at 13:00
+    assert plan(cursor, source, noon.replace(hour=14), lambda names: None)[0] is None  # warehouse busy: wait

@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from metrics_pipeline.api.app import create_app
 from metrics_pipeline.api.settings import ApiSettings
 from metrics_pipeline.definitions import defs
-from metrics_pipeline.plugins.assets import plugin_assets
 from metrics_pipeline.plugins.definitions import definitions as plugin_definitions
 from metrics_pipeline.plugins.loader import installed_plugins
 from metrics_pipeline.plugins.sink import postgres_asset
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline_tests.scenario import Scenario
-from metrics_pipeline_tests.support.plugin_downloads import Row, run, write_rows
+from metrics_pipeline_tests.plugins.downloads import Row, run_plugins, write_rows
+from metrics_pipeline_tests.support.plugin_downloads import run
 
 SAMPLE_PATH = str(Path(__file__).parent / "sample_plugin")
 NAME = "sample_release_days"
@@ -33,7 +33,7 @@ def sample_installed(monkeypatch):
 
 
 def _keys(definitions) -> set[str]:
-    return {asset.key.to_user_string() for asset in definitions.assets}
+    return {key.to_user_string() for asset in definitions.assets for key in asset.keys}
 
 
 def test_installing_the_package_adds_its_assets_and_removing_it_removes_them(monkeypatch):
@@ -63,12 +63,9 @@ def test_its_tables_and_export_appear_and_go(tmp_path, sample_installed, postgre
         Row("2024-02-01 00:00:00", "napari-bar", version="0.2", installer="uv", times=3),
         Row("2024-02-01 00:00:00", "numpy", times=4),
     ])
-    daily, monthly, total = plugin_assets(plugin)
     sink = postgres_asset(plugin)
     postgres = PostgresResource(dsn=postgres_database)
-    assert run(scenario, [daily], "2024-01-31", "2024-02-01").success
-    assert run(scenario, [monthly], "2024-01-01", "2024-02-01").success
-    assert run(scenario, [total, sink], postgres=postgres).success
+    assert run_plugins(scenario, [plugin], "2024-01-31", "2024-02-01", extra=[sink], postgres=postgres).success
     assert scenario.query(f"SELECT * FROM plugin_{NAME}_total ORDER BY ALL") == [
         ("napari-bar", "0.2", 3), ("napari-foo", "1.0", 2), ("napari-foo", "unknown", 1)]
     with postgres.connect() as connection:

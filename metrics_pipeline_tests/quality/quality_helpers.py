@@ -23,7 +23,7 @@ def run(
     `checks_only`: run only the checks among `assets` (the others just define their targets)."""
     checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)]
     selection = dg.AssetSelection.checks(*checks) if checks_only else None
-    if first:
+    if first and any(getattr(a, "partitions_def", None) is not None for a in assets):
         tags = {**(tags or {}), PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first}
     return dg.materialize(
         assets, resources={**scenario.resources(), "quality_settings": QualitySettings(), **resources},
@@ -41,6 +41,23 @@ def outcomes(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str | None], 
         (e.check_name, e.partition): (e.passed, {k: plain(v) for k, v in e.metadata.items()})
         for e in result.get_asset_check_evaluations()
     }
+
+
+def day_outcomes(result: dg.ExecuteInProcessResult, asset: str, check: str) -> dict[str, tuple[bool, dict]]:
+    """Each landed day's check outcome and figures, as shown on that day's partition."""
+    found = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        if materialization.asset_key.to_user_string() == asset and materialization.partition:
+            figures = {k: plain(v) for k, v in materialization.metadata.items()}
+            found[materialization.partition] = (figures.pop(f"check {check}") == "passed", figures)
+    return found
+
+
+def failing_days(result: dg.ExecuteInProcessResult, check: str) -> dict[str, dict]:
+    """The failing days a run's check result names, with their figures."""
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == check]
+    return plain(evaluation.metadata["failing_days"])
 
 
 def passed(result: dg.ExecuteInProcessResult, check: str) -> dict[str | None, bool]:
@@ -85,22 +102,3 @@ class LeakyCommitsSource(FileCommitsSource):
             "ingestion_time": pa.array([at(t) for *_, t in rows], pa.timestamp("us")),
         })
         return SourceBatch(pa.concat_tables([batch.rows, extra.cast(batch.rows.schema)]), batch.fingerprints, batch.quarantined)
-
-
-def automate(assets: list, checks: list, scenario: Scenario, cursor, **resources) -> tuple[object, dict[str, list[str]]]:
-    """One automation tick, carried out like the daemon would: each requested asset is run (with
-    the checks that ride along) over its requested partitions. Returns the cursor and the requests."""
-    defs = dg.Definitions(assets=assets, asset_checks=checks,
-                          resources={**scenario.resources(), "quality_settings": QualitySettings(), **resources})
-    result = dg.evaluate_automation_conditions(defs=defs, instance=scenario.instance, cursor=cursor)
-    requested = {}
-    for asset in assets:
-        if not result.get_num_requested(asset.key):
-            continue
-        partitions = sorted(result.get_requested_partitions(asset.key) - {None})
-        requested[asset.key.to_user_string()] = partitions
-        riding = [c for c in checks if any(k.asset_key == asset.key for k in c.check_keys)]
-        outcome = run(scenario, [asset, *riding], partitions[0] if partitions else None,
-                      partitions[-1] if partitions else None, **resources)
-        assert outcome.success, asset.key
-    return result.cursor, requested

@@ -10,7 +10,6 @@ import pytest
 
 from metrics_pipeline.installs.assets import raw_installs
 from metrics_pipeline.quality.alerts import AlertWebhook, quality_alert_sensor
-from metrics_pipeline.quality.raw_checks import raw_installs_match_source
 from metrics_pipeline.quality.unmatched import raw_installs_unmatched_projects
 from metrics_pipeline_tests.quality.quality_helpers import LeakyInstallsSource, run
 from metrics_pipeline_tests.scenario import Download, Scenario
@@ -69,7 +68,7 @@ def _failing_day(scenario: Scenario, day: str) -> dg.ExecuteInProcessResult:
     scenario.downloads.write([Download(f"{day} 09:00:00", "napari-foo", times=4), Download(f"{day} 10:00:00", "naparifoo", times=2)])
     leaky = LeakyInstallsSource(directory=str(scenario.downloads.directory), installers=["pip"],
                                 extra_rows=[f"{day},napari-gone,pip,1"])
-    result = run(scenario, [raw_installs, raw_installs_match_source, raw_installs_unmatched_projects], day,
+    result = run(scenario, [raw_installs, raw_installs_unmatched_projects], day,
                  installs_source=leaky)
     assert not result.success
     return result

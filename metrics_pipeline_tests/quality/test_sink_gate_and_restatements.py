@@ -8,15 +8,13 @@ import psycopg
 
 from metrics_pipeline.commits.assets import latest_commits, monthly_commits, raw_commits, total_commits
 from metrics_pipeline.installs.assets import daily_installs, monthly_installs, raw_installs, total_installs
-from metrics_pipeline.quality.raw_checks import raw_commits_match_source
 from metrics_pipeline.quality.restatement_sink import postgres_restatements
-from metrics_pipeline.quality.rollup_checks import ROLLUP_CHECKS
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.quality.sink_agreement import sinks_agree
-from metrics_pipeline.sinks.dynamodb import dynamodb_github_activity, dynamodb_install_activity
-from metrics_pipeline.sinks.postgres import postgres_github_activity, postgres_install_activity
-from metrics_pipeline_tests.quality.quality_helpers import LeakyCommitsSource, automate, outcomes, run
+from metrics_pipeline.sinks.assets import dynamodb_github_activity, dynamodb_install_activity
+from metrics_pipeline.sinks.assets import postgres_github_activity, postgres_install_activity
+from metrics_pipeline_tests.quality.quality_helpers import LeakyCommitsSource, failing_days, outcomes, run
 from metrics_pipeline_tests.scenario import Commit, Download, Scenario
 
 SHA = [f"{i:040x}" for i in range(1, 10)]
@@ -35,43 +33,26 @@ def test_a_failed_blocking_check_holds_the_sinks_on_their_previous_values(tmp_pa
     scenario.set_registry([("napari-foo", "https://github.com/Org/Foo")])
     scenario.commits.write([Commit("Org/Foo", SHA[0], "2024-02-10 10:00:00"), Commit("Org/Foo", SHA[1], "2024-02-10 11:00:00")])
     sinks = {"postgres": PostgresResource(dsn=postgres_database)}
-    assets = [raw_commits, monthly_commits, total_commits, latest_commits, postgres_github_activity]
-    checks = [raw_commits_match_source, *(c for c in ROLLUP_CHECKS if "commits" in next(iter(c.check_keys)).name)]
-
-    def settle(cursor, **resources):
-        """Automation ticks until nothing more is requested; returns the cursor and every request."""
-        everything = {}
-        while True:
-            cursor, requested = automate(assets, checks, scenario, cursor, **sinks, **resources)
-            if not requested:
-                return cursor, everything
-            everything |= requested
-
-    cursor, _ = settle(None)
-    assert run(scenario, [raw_commits, raw_commits_match_source], "2024-02-10").success
-    cursor, requested = settle(cursor)
-    assert "postgres/github_activity" in requested
+    chain = [raw_commits, monthly_commits, total_commits, latest_commits, postgres_github_activity]
+    assert run(scenario, chain, "2024-02-10", **sinks).success  # one run: landing to sink
     before = [("MONTH", "2024-02-01", 2), ("TOTAL", None, 2)]
     assert _published_commits(postgres_database) == before
 
-    # A source that also returns commits from outside the window: they land on 2024-02-12.
+    # A source that also returns commits from outside the window: the day fails, nothing lands ...
     leaky = LeakyCommitsSource(directory=str(scenario.commits.directory),
                                extra_rows=[f"Org/Foo,{SHA[5]},2024-02-12 08:00:00", f"Org/Foo,{SHA[6]},2024-02-12 09:00:00"])
-    bad = run(scenario, [raw_commits, raw_commits_match_source], "2024-02-10", commits_source=leaky)
+    bad = run(scenario, chain, "2024-02-10", commits_source=leaky, **sinks)
     assert not bad.success
-    assert outcomes(bad)[("raw_commits_match_source", "2024-02-10")][1]["out_of_window_source_rows"] == 2
-    cursor, requested = settle(cursor, commits_source=leaky)
-    # The rollups follow the bad day (their own checks pass: they equal what landed) ...
-    assert requested == {"monthly_commits": ["2024-02-01"], "latest_commits": [], "total_commits": []}
-    assert scenario.query("SELECT commit_count FROM total_commits") == [(4,)]
-    # ... but the sink waits, so readers keep the previously published numbers.
+    assert failing_days(bad, "raw_commits_match_source")["2024-02-10"]["out_of_window_source_rows"] == 2
+    assert [e.asset_key.to_user_string() for e in bad.get_asset_materialization_events()] == []
+    # ... the rollups and the sink did not run, and a catch-up run finds nothing to publish.
+    assert run(scenario, chain[1:], **sinks).success
+    assert scenario.query("SELECT commit_count FROM total_commits") == [(2,)]
     assert _published_commits(postgres_database) == before
 
     # Fixed: a correct run of the affected days passes and the sink publishes the new truth.
     scenario.commits.write([Commit("Org/Foo", SHA[2], "2024-02-11 10:00:00")])
-    assert run(scenario, [raw_commits, raw_commits_match_source], "2024-02-10", "2024-02-12").success
-    cursor, requested = settle(cursor)
-    assert "postgres/github_activity" in requested
+    assert run(scenario, chain, "2024-02-10", "2024-02-12", **sinks).success
     assert _published_commits(postgres_database) == [("MONTH", "2024-02-01", 3), ("TOTAL", None, 3)]
 
 

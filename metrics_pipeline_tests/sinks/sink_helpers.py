@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from metrics_pipeline import changes
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 
@@ -61,6 +62,18 @@ def write_rollups(warehouse: DuckDBWarehouse, rollups: Rollups) -> None:
             con.executemany("INSERT INTO total_commits VALUES (?, ?, ?)", [[p, r, n] for (p, r), n in rollups.total_commits.items()])
         if rollups.latest_commits:
             con.executemany("INSERT INTO latest_commits VALUES (?, ?, ?)", [[p, r, at] for (p, r), at in rollups.latest_commits.items()])
+        settle(con)
+
+
+def settle(con) -> None:
+    """As if the rollups had just run: their tables changed as a whole and each is up to date with its inputs."""
+    changes.record(con, "raw_installs", [changes.WHOLE])
+    changes.record(con, "raw_commits", [changes.WHOLE])
+    for table in ROLLUP_TABLES:
+        changes.record(con, table, [changes.WHOLE])
+    done = changes.newest(con)
+    for rollup in ROLLUP_TABLES:
+        changes.advance(con, changes.Pending(rollup, done, {}))
 
 
 def epoch_ms(day: date | datetime) -> int:

@@ -8,7 +8,7 @@ import pytest
 
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
-from metrics_pipeline.sinks.postgres import postgres_github_activity, postgres_install_activity
+from metrics_pipeline.sinks.assets import postgres_github_activity, postgres_install_activity
 from metrics_pipeline.sinks.postgres_schema import apply_migrations, migrations
 from metrics_pipeline_tests.sinks.sink_helpers import (
     Rollups,

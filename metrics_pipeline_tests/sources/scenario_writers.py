@@ -76,7 +76,7 @@ class SnowflakeDownloadsWriter:
             ],
         )
 
-    def resource(self, installers: list[str]) -> SnowflakeInstallsSource:
+    def resource(self, installers: list[str], warehouse_path: str | None = None) -> SnowflakeInstallsSource:
         return SnowflakeInstallsSource(snowflake=self.connection, download_types=list(installers))
 
 
@@ -104,7 +104,7 @@ class SnowflakeCommitsWriter:
             ],
         )
 
-    def resource(self) -> SnowflakeCommitsSource:
+    def resource(self, warehouse_path: str | None = None) -> SnowflakeCommitsSource:
         return SnowflakeCommitsSource(snowflake=self.connection)
 
 
@@ -173,7 +173,7 @@ class GitHubCommitsWriter:
             },
         )
 
-    def resource(self) -> GitHubCommitsSource:
+    def resource(self, warehouse_path: str | None = None) -> GitHubCommitsSource:
         self._sync()  # before each scenario run: land repos the registry gained (a failure shows in that run)
         return GitHubCommitsSource(warehouse_path=self.warehouse.path)
 

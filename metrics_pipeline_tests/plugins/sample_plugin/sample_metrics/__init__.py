@@ -11,11 +11,11 @@ FILE_KINDS = MetricPlugin(
         Column("downloads", "bigint", "download rows", measure=True),
     ),
     sql="""
-        SELECT day, plugin_name, coalesce(file_version, 'unknown') AS file_version, sum(downloads) AS downloads
-        FROM source_rows WHERE list_contains($plugins, plugin_name) AND day >= $start AND day < $end
+        SELECT day, plugin_name, file.version AS file_version, sum(downloads) AS downloads
+        FROM source_rows WHERE day >= $start AND day < $end
         GROUP BY ALL
     """,
-    requires=("day", "plugin_name", "file_version", "downloads"),
+    requires=("file.version",),
 )
 
 

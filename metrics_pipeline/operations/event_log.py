@@ -1,0 +1,98 @@
+"""Dagster event-log storages that cost what an event costs, not what a connection costs.
+
+Dagster's SQLite storage creates and disposes a SQLAlchemy engine for every statement and its
+Postgres storage opens a new connection for every statement (NullPool): with Dagster writing one
+event per partition and check, that is most of a backfill's time. These keep one engine per SQLite
+shard (WAL, synchronous=NORMAL) or a small Postgres pool, and write a single-run backfill's planned
+events as one event per asset (a partition subset) instead of one per partition. Named in
+`dagster.yaml` / `deploy/dagster.yaml` as `event_log_storage`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+from dagster._core.storage.event_log import SqliteEventLogStorage  # the module dagster.yaml names for it
+from dagster_postgres import PostgresEventLogStorage
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from sqlalchemy import create_engine, event
+from sqlalchemy.pool import QueuePool
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (webserver, daemon) never block the run's writes
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a crash of the process; one fsync per checkpoint
+    cursor.close()
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """One engine per shard (the index, each run's database), kept for the life of the process."""
+
+    def __init__(self, base_dir: str | None = None, inst_data=None):
+        base_dir = base_dir or os.path.join(os.environ.get("DAGSTER_HOME", "."), "history", "runs")
+        self._engines = {}
+        super().__init__(base_dir, inst_data=inst_data)
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls(inst_data=inst_data, **config_value)
+
+    @property
+    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
+        return True
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator:
+        with self._db_lock:
+            engine = self._engines.get(shard)
+            if engine is None:
+                engine = create_engine(self.conn_string_for_shard(shard), poolclass=QueuePool, pool_size=1,
+                                       max_overflow=2, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+                event.listen(engine, "connect", _sqlite_pragmas)
+                if shard not in self._initialized_dbs:
+                    self._initdb(engine)
+                    self._initialized_dbs.add(shard)
+                self._engines[shard] = engine
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        super().dispose()
+        with self._db_lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
+class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+    """A small connection pool instead of a new connection (TCP, TLS, auth) per statement."""
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, inst_data=None, token_provider=None):
+        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
+        # The same engine Dagster builds for its webserver (optimize_for_webserver), without a statement timeout.
+        self._engine.dispose()
+        self._engine = create_engine(self.postgres_url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=4,
+                                     pool_recycle=3600, pool_pre_ping=True)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls(pg_url_from_config(config_value), config_value.get("should_autocreate_tables", True),
+                   inst_data=inst_data, token_provider=get_token_provider_from_config(config_value))
+
+    @property
+    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
+        return True
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
