@@ -3,7 +3,7 @@
 Only `raw_commits[day]` is partitioned; the rollups recompute the periods whose inputs changed.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pyarrow as pa
@@ -108,7 +108,7 @@ def raw_commits(
     if landed.rolled_back:
         yield match
         yield files
-        raise dg.Failure(description=f"raw_commits: nothing landed for {start}..{end}: {match.description}",
+        raise dg.Failure(description=f"raw_commits: nothing landed for {start}..{end - timedelta(days=1)}: {match.description}",
                          metadata={"failing_days": match.metadata["failing_days"]})
     sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
     per_day_metadata(

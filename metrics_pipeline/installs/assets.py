@@ -5,7 +5,7 @@ The rollups recompute only the periods whose inputs changed (rollups.py), so one
 from the source to the sinks and its cost does not grow with history.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -85,7 +85,7 @@ def raw_installs(
     if landed.rolled_back:
         yield match
         yield files
-        raise dg.Failure(description=f"raw_installs: nothing landed for {start}..{end}: {match.description}",
+        raise dg.Failure(description=f"raw_installs: nothing landed for {start}..{end - timedelta(days=1)}: {match.description}",
                          metadata={"failing_days": match.metadata["failing_days"]})
     sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
     per_day_metadata(

@@ -102,15 +102,22 @@ def _value(value) -> str:
 
 
 def check_alert(evaluation: dg.AssetCheckEvaluation, run_id: str, ui_url: str) -> dict:
-    """Slack-compatible message for a failed check: asset, partition, check, figures, run link."""
+    """Slack-compatible message for a failed check: asset, partition, check, what failed (the
+    description names the failing days), its scalar figures, run link."""
     level = evaluation.severity.value
     where = evaluation.asset_key.to_user_string() + (f" [{evaluation.partition}]" if evaluation.partition else "")
-    figures = ", ".join(f"{k}={_value(v)}" for k, v in list(evaluation.metadata.items())[:FIGURES])
+    scalars = [(k, v) for k, v in evaluation.metadata.items() if not isinstance(_raw(v), (dict, list))]
+    figures = ", ".join(f"{k}={_value(v)}" for k, v in scalars[:FIGURES])
+    described = f"{_clip(evaluation.description)}\n" if evaluation.description else ""
     text = (
         f"{':red_circle:' if level == 'ERROR' else ':warning:'} {level} check `{evaluation.check_name}` "
-        f"failed on `{where}`\n{figures}\n<{ui_url.rstrip('/')}/runs/{run_id}|run {run_id[:8]}>"
+        f"failed on `{where}`\n{described}{figures}\n<{ui_url.rstrip('/')}/runs/{run_id}|run {run_id[:8]}>"
     )
     return {"text": text}
+
+
+def _raw(value):
+    return value.value if isinstance(value, dg.MetadataValue) else value
 
 
 def run_alert(

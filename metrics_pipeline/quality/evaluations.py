@@ -53,7 +53,8 @@ def days_result(
 def _failing_text(failing: dict[str, Outcome]) -> str:
     names = ", ".join(list(failing)[:FAILING_DAYS_SHOWN])
     more = f" (+{len(failing) - FAILING_DAYS_SHOWN} more)" if len(failing) > FAILING_DAYS_SHOWN else ""
-    reasons = [f"{day}: {o.description}" for day, o in list(failing.items())[:3] if o.description]
+    reasons = [f"{day}: {o.description or o.metadata.get('examples')}" for day, o in list(failing.items())[:3]
+               if o.description or o.metadata.get("examples")]
     return f"{len(failing)} day(s) failed: {names}{more}" + (f". {'; '.join(reasons)}" if reasons else "")
 
 

@@ -98,18 +98,19 @@ def test_a_dropped_plugin_reruns_the_days_that_held_it(scenario):
     assert late.commits.days == {date(2024, 1, 11)}
 
 
-def _repository():
-    return dg.Definitions(assets=[raw_installs, daily_installs, monthly_installs, raw_commits]).get_repository_def()
+def _repository(scenario):
+    return dg.Definitions(assets=[raw_installs, daily_installs, monthly_installs, raw_commits],
+                          resources=scenario.resources()).get_repository_def()
 
 
 def test_sensor_requests_one_range_run_per_run_of_stale_days_with_everything_downstream(scenario):
     _history(scenario)
-    context = dg.build_sensor_context(instance=scenario.instance, resources=scenario.resources(), repository_def=_repository())
+    context = dg.build_sensor_context(instance=scenario.instance, resources=scenario.resources(), repository_def=_repository(scenario))
     first = late_data_sensor(context)
     assert first.run_requests == []
     scenario.downloads.write([Download("2024-01-10 23:00:00", "napari-foo"), Download("2024-01-12 01:00:00", "napari-foo")])
     context = dg.build_sensor_context(instance=scenario.instance, resources=scenario.resources(), cursor=first.cursor,
-                                      repository_def=_repository())
+                                      repository_def=_repository(scenario))
     result = late_data_sensor(context)
     requested = sorted(
         (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"], tuple(k.to_user_string() for k in r.asset_selection))
@@ -193,7 +194,7 @@ def test_the_sensor_only_reads_the_warehouse_whatever_the_commits_source(tmp_pat
     _history(scenario)
     resources = scenario.resources()  # the GitHub scenario writer lands what it serves here, before the look
     before = hashlib.sha1(scenario.warehouse_path.read_bytes()).hexdigest()
-    context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=_repository())
+    context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=_repository(scenario))
     assert isinstance(late_data_sensor(context), dg.SensorResult)
     assert hashlib.sha1(scenario.warehouse_path.read_bytes()).hexdigest() == before
 
@@ -206,7 +207,7 @@ def test_the_sensor_only_reads_the_warehouse_whatever_the_commits_source(tmp_pat
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
-        context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=_repository())
+        context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=_repository(scenario))
         assert isinstance(late_data_sensor(context), dg.SensorResult)
         assert time.monotonic() - started < 10
     finally:

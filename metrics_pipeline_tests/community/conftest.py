@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +10,7 @@ import duckdb
 import pytest
 
 from metrics_pipeline.asset_conventions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from metrics_pipeline.community.assets import community_daily
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.github import GitHubApi
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
@@ -68,10 +70,30 @@ class Community:
         return {"github": self.api(**api), "registry": PluginRegistry(csv_path=str(self.registry_csv)), "warehouse": self.warehouse}
 
     def run(self, assets, first: str | None = None, last: str | None = None, raise_on_error: bool = True, **api):
+        """`assets` over the days [first, last]: the landing's partitions; for community_daily, exactly
+        those days (the pipeline itself computes every ended day a landing marked dirty)."""
         partitioned = any(getattr(a, "partitions_def", None) is not None for a in assets)
         tags = {PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last or first} if first and partitioned else {}
-        return dg.materialize(assets, resources=self.resources(**api), instance=self.instance, tags=tags,
-                              raise_on_error=raise_on_error)
+        if first is None or community_daily not in assets:
+            return dg.materialize(assets, resources=self.resources(**api), instance=self.instance, tags=tags,
+                                  raise_on_error=raise_on_error)
+        landing = [a for a in assets if a is not community_daily]
+        if landing:  # the landing marks days first, as in the pipeline's run
+            landed = self.run(landing, first, last, raise_on_error, **api)
+            if not landed.success:
+                return landed
+        window = [date.fromisoformat(first) + timedelta(days=n)
+                  for n in range((date.fromisoformat(last or first) - date.fromisoformat(first)).days + 1)]
+        with self.warehouse.connect() as con:
+            aside = con.execute("SELECT * FROM community_dirty_days WHERE NOT list_contains(?, day)", [window]).fetchall()
+            con.execute("DELETE FROM community_dirty_days")
+            con.executemany("INSERT INTO community_dirty_days VALUES (?, now()::TIMESTAMP)", [[d] for d in window])
+        try:
+            return dg.materialize([community_daily], resources=self.resources(**api), instance=self.instance,
+                                  raise_on_error=raise_on_error)
+        finally:
+            with self.warehouse.connect() as con:
+                con.executemany("INSERT INTO community_dirty_days VALUES (?, ?)", aside)
 
     def query(self, sql: str, params=()) -> list[tuple]:
         with duckdb.connect(self.warehouse.path, read_only=True) as con:

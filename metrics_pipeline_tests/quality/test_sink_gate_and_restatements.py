@@ -104,7 +104,7 @@ def test_late_and_removed_files_are_logged_as_restatements(tmp_path, dynamodb_en
 
     # Both sinks on: they agree, until someone edits a Postgres row by hand.
     sinks = [dynamodb_github_activity, postgres_install_activity, postgres_github_activity]
-    assert run(scenario, sinks, **resources).success
+    assert run(scenario, [monthly_commits, total_commits, latest_commits, *sinks], **resources).success
     agree = run(scenario, [*sinks, dynamodb_install_activity, sinks_agree], checks_only=True, **resources)
     assert outcomes(agree)[("sinks_agree", None)] == (True, {
         "dynamodb_figures": 3, "postgres_figures": 3, "differences": 0, "dynamodb_writes_unfinished": 0, "examples": ""})

@@ -8,12 +8,12 @@ import pytest
 
 from metrics_pipeline.commits.assets import raw_commits
 from metrics_pipeline.installs.assets import daily_installs, raw_installs
-from metrics_pipeline.quality.anomaly import daily_installs_anomalies
+from metrics_pipeline.quality.anomaly import anomaly_outcomes, daily_installs_anomalies
 from metrics_pipeline.quality.freshness import newest_source_day, stall_result
 from metrics_pipeline.quality.settings import QualitySettings, quality_settings_from
 from metrics_pipeline.quality.unmatched import raw_commits_unmatched_repos, raw_installs_unmatched_projects
 from metrics_pipeline.resources.github import GitHubApi
-from metrics_pipeline_tests.quality.quality_helpers import outcomes, plain, run
+from metrics_pipeline_tests.quality.quality_helpers import failing_days, plain, run
 from metrics_pipeline_tests.scenario import Commit, Download, Scenario
 
 
@@ -35,9 +35,12 @@ def test_a_spike_a_zero_day_and_a_plugin_dropping_to_zero_warn_on_exactly_those_
     scenario.downloads.write(rows)
     result = run(scenario, [raw_installs, daily_installs, daily_installs_anomalies], "2024-01-01", "2024-01-31")
     assert result.success  # WARN never blocks
-    found = {partition: value for (name, partition), value in outcomes(result).items() if name == "daily_installs_anomalies"}
-    assert sorted(found) == _days("2024-01-01", "2024-01-31")
-    assert [day for day, (ok, _) in found.items() if not ok] == ["2024-01-29", "2024-01-30", "2024-01-31"]
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_installs_anomalies"]
+    assert (evaluation.passed, plain(evaluation.metadata["days_checked"])) == (False, 31)  # one result for the run
+    found = failing_days(result, "daily_installs_anomalies")
+    assert sorted(found) == ["2024-01-29", "2024-01-30", "2024-01-31"]
+    assert evaluation.description.startswith("3 day(s) failed: 2024-01-29, 2024-01-30, 2024-01-31")
+    found = {day: (False, figures) for day, figures in found.items()}
     assert found["2024-01-29"][1] == {
         "site_installs": 105, "site_trailing_median": 15.0, "history_days": 28, "anomalies": 2,
         "examples": "site: 105 is 7.00x the trailing median 15 (above 5x); "
@@ -49,13 +52,10 @@ def test_a_spike_a_zero_day_and_a_plugin_dropping_to_zero_warn_on_exactly_those_
     assert {e.severity.value for e in result.get_asset_check_evaluations() if e.check_name == "daily_installs_anomalies"} == {"WARN"}
 
     # Thresholds are settings: with a 12x ceiling the spike day is quiet.
-    relaxed = run(scenario, [daily_installs, daily_installs_anomalies], "2024-01-29", checks_only=True,
-                  quality_settings=QualitySettings(high_ratio=12.0))
-    assert {p: ok for (_, p), (ok, _) in outcomes(relaxed).items()} == {"2024-01-29": True}
+    with duckdb.connect(str(scenario.warehouse_path), read_only=True) as con:
+        assert anomaly_outcomes(["2024-01-29"], QualitySettings(high_ratio=12.0), con)["2024-01-29"].passed
     # A small plugin's day without installs is ordinary: below the zero threshold it is not reported.
-    small = run(scenario, [daily_installs, daily_installs_anomalies], "2024-01-31", checks_only=True,
-                quality_settings=QualitySettings(zero_min_median=6.0))
-    assert {p: ok for (_, p), (ok, _) in outcomes(small).items()} == {"2024-01-31": True}
+        assert anomaly_outcomes(["2024-01-31"], QualitySettings(zero_min_median=6.0), con)["2024-01-31"].passed
 
 
 def test_a_stalled_source_warns_even_though_every_run_succeeded(tmp_path):
@@ -101,14 +101,14 @@ def test_look_alike_projects_a_moved_repo_and_a_non_github_registry_url_are_repo
     result = run(scenario, [raw_installs, raw_commits, raw_installs_unmatched_projects, raw_commits_unmatched_repos],
                  "2024-03-01", "2024-03-02", github=GitHubApi())  # no token: names compared, GitHub not asked
     assert result.success
-    found = outcomes(result)
-    assert found[("raw_installs_unmatched_projects", "2024-03-01")] == (False, {
-        "unmatched_projects": 1, "examples": "project 'naparifoo' (2 downloads) looks like plugin 'napari-foo'"})
-    assert found[("raw_installs_unmatched_projects", "2024-03-02")] == (False, {
-        "unmatched_projects": 1, "examples": "project 'napari-fooo' (1 downloads) looks like plugin 'napari-foo'"})
-    assert found[("raw_commits_unmatched_repos", "2024-03-01")] == (True, {"unmatched_repos": 0, "examples": ""})
-    ok, figures = found[("raw_commits_unmatched_repos", "2024-03-02")]
-    assert (ok, figures["unmatched_repos"]) == (False, 2)
+    projects = failing_days(result, "raw_installs_unmatched_projects")
+    assert projects == {
+        "2024-03-01": {"unmatched_projects": 1, "examples": "project 'naparifoo' (2 downloads) looks like plugin 'napari-foo'"},
+        "2024-03-02": {"unmatched_projects": 1, "examples": "project 'napari-fooo' (1 downloads) looks like plugin 'napari-foo'"}}
+    repos = failing_days(result, "raw_commits_unmatched_repos")
+    assert list(repos) == ["2024-03-02"]  # 2024-03-01 passed
+    figures = repos["2024-03-02"]
+    assert figures["unmatched_repos"] == 2
     assert figures["examples"].splitlines() == [
         "repo 'NewOrg/napari-foo' (1 commits) looks like 'Org/napari-foo' (renamed or moved?)",
         "line 3: code_repository is not a GitHub repository URL: 'napari-bar' has 'https://gitlab.com/someone/napari-bar'",
