@@ -26,9 +26,16 @@ def _assets(definitions):
 
 def test_asset_keys_jobs_schedules_and_sensors(definitions):
     assert WAREHOUSE_ASSETS <= set(_assets(definitions))
-    assert {j.name for j in definitions.resolve_all_job_defs()} >= {"daily_metrics_job", "monthly_rollups_job", "totals_job"}
+    jobs = {j.name: j for j in definitions.resolve_all_job_defs()}
+    assert {"daily_metrics_job", "publish_job", "sink_reconciliation_job"} <= set(jobs)
+    # The main job is the whole graph: one run takes a day from the landing to every sink.
+    assert set(jobs["daily_metrics_job"].asset_layer.executable_asset_keys) == {
+        dg.AssetKey.from_user_string(name) for name in _assets(definitions)}
     assert [s.name for s in definitions.schedules] == ["daily_metrics_schedule", "sink_reconciliation_schedule"]
-    assert {s.name for s in definitions.sensors} >= {"late_data_sensor", "rollup_automation_sensor"}
+    assert {s.name for s in definitions.sensors} >= {"late_data_sensor", "catch_up_sensor", "quality_alert_sensor"}
+    assert not [s for s in definitions.sensors if isinstance(s, dg.AutomationConditionSensorDefinition)]
+    graph = definitions.resolve_asset_graph()
+    assert {n.key.to_user_string() for n in graph.asset_nodes if n.partitions_def is not None} == {"raw_installs", "raw_commits"}
 
 
 def test_every_asset_carries_kinds_group_owners_description_and_schema(definitions):
@@ -63,9 +70,8 @@ def test_github_commits_mode_lands_before_raw_commits_in_the_daily_job(monkeypat
     graph = definitions.resolve_asset_graph()
     assert graph.get(dg.AssetKey("raw_commits")).parent_keys == {dg.AssetKey("github_commits")}
     job = definitions.resolve_job_def("daily_metrics_job")
-    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
-        "raw_installs", "daily_installs", "raw_commits", "github_commits",
-    }
+    assert {"raw_installs", "daily_installs", "raw_commits", "github_commits"} <= {
+        k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     spec = _assets(definitions)["github_commits"]
     assert spec.kinds and spec.owners and spec.description and spec.group_name == "commits"
 

@@ -71,7 +71,7 @@ def _links(request: Request, dataset: str, pages: dict[str, int], public_url: st
 def add_export_route(app: FastAPI, backend: MetricsBackend | None, public_url: str | None = None) -> None:
     plugins = plugin_datasets()  # the installed metric plugins' models join the fixed list
     datasets = {**DATASETS, **plugins}
-    names = ", ".join(DATASETS)
+    names = ", ".join(datasets)  # the 404 names every dataset, plugin models included
 
     @app.get("/export", summary="The export datasets: the fixed ones and the installed plugins' models")
     def export_index():

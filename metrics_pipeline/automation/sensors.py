@@ -101,14 +101,14 @@ def _store_down(behind: list[str], postgres: PostgresResource | None, dynamodb: 
     return down
 
 
-def catch_up_sensor(with_postgres: bool, with_dynamodb: bool) -> dg.SensorDefinition:
+def catch_up_sensor(with_postgres: bool, with_dynamodb: bool, interval_seconds: int = 120) -> dg.SensorDefinition:
     """The catch-up sensor; it pings the sink stores the deployment has before re-running their sinks."""
     keys = {"warehouse"} | ({"postgres"} if with_postgres else set()) | ({"dynamodb"} if with_dynamodb else set())
 
     @dg.sensor(
         name="catch_up_sensor",
         job=daily_metrics_job,
-        minimum_interval_seconds=120,
+        minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="When a rollup, plugin model or sink is behind the change log (its step failed, its store was "
         "down, it is new) and nothing is running, one run brings everything behind up to date.",

@@ -133,6 +133,7 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
     keep_from = datetime.now(timezone.utc).date() - timedelta(days=RAW_RETENTION_DAYS)
     written = {"raw_events_written": 0, "raw_rows_deleted_or_replaced": 0, "daily_rows": 0, "daily_values_left_out": 0,
                "raw_rows_refused": 0}
+    reasons, examples = Counter(), []
     with _feed(warehouse, RAW_FEED) as windows:
         for start, end in windows:
             raw = _rows(warehouse, f"SELECT {_RAW_COLUMNS} FROM raw_events WHERE event_day >= ? AND event_day < ? "
@@ -153,11 +154,15 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
                     _copy(cursor, "events_raw", _RAW_COLUMNS, raw)
                     cursor.execute("DELETE FROM events_daily WHERE event_day >= %s AND event_day < %s", [start, end])
                     _copy(cursor, "events_daily", _DAILY_COLUMNS, daily)
+            reasons.update(refused["raw_refusals_by_reason"].value)
+            examples += refused["raw_refused_examples"].value[: 10 - len(examples)]
             for name, value in (("raw_events_written", len(raw)), ("raw_rows_deleted_or_replaced", expired),
                                 ("daily_rows", len(daily)), ("daily_values_left_out", left_out),
                                 ("raw_rows_refused", refused["raw_rows_refused"])):
                 written[name] += value
     return dg.MaterializeResult(metadata=written | {"dagster/row_count": written["daily_rows"],
+                                                    "raw_refusals_by_reason": dg.MetadataValue.json(dict(sorted(reasons.items()))),
+                                                    "raw_refused_examples": dg.MetadataValue.json(examples),
                                                     "days": changes.describe([(a, b - timedelta(days=1)) for a, b in windows]),
                                                     "raw_kept_from": keep_from.isoformat()})
 

@@ -34,14 +34,14 @@ def _sqlite_pragmas(connection, _record) -> None:
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """One engine per shard (the index, each run's database), kept for the life of the process."""
 
-    def __init__(self, base_dir: str | None = None, inst_data=None):
-        base_dir = base_dir or os.path.join(os.environ.get("DAGSTER_HOME", "."), "history", "runs")
+    def __init__(self, dagster_home: str, inst_data=None):
+        """`dagster_home`: the instance's directory; the event logs go where Dagster keeps them there."""
         self._engines = {}
-        super().__init__(base_dir, inst_data=inst_data)
+        super().__init__(os.path.join(dagster_home, "history", "runs"), inst_data=inst_data)
 
     @classmethod
     def config_type(cls):
-        return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
+        return {"dagster_home": dg.Field(dg.StringSource, description="the instance directory ($DAGSTER_HOME)")}
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):

@@ -27,6 +27,7 @@ from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
 from metrics_pipeline.sinks.quarantine import quarantine_metadata, record_refusals, refuse_and_write, without_quarantined
 from metrics_pipeline.sinks.read_back import check_dynamodb, check_postgres
 from metrics_pipeline.sinks.scope import SinkScope
+from metrics_pipeline.sinks.status import publish_status
 
 _MARK_PENDING = """
     INSERT INTO sink_published (sink, pk, sk, item_value, published_at)
@@ -174,6 +175,7 @@ def reconcile_dynamodb_tables(
         check = check_dynamodb(sink, warehouse, dynamodb)
         _report(context, dg.AssetKey(asset), f"dynamodb_{asset[1]}_read_back", repairs, check)
         summary[sink.suffix] = repairs
+    publish_status(warehouse, dynamodb=dynamodb)  # a new status item: readers' caches drop the repaired values
     context.add_output_metadata({name: dg.MetadataValue.json(value) for name, value in summary.items()})
     return summary
 

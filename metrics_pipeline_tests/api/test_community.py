@@ -108,8 +108,11 @@ def test_dynamodb_without_an_export_backend_says_which_setting(api):
 def test_one_statement_per_request_and_bad_asks(api):
     calls = {b: api[b].get("/metrics/p-alpha/community").headers["X-Backend-Calls"] for b in ("duckdb", "postgres")}
     assert calls == {"duckdb": "1", "postgres": "1"}
-    response = api["postgres"].get("/metrics/p-alpha/community?limit=601")
-    assert (response.status_code, response.json()) == (400, {"detail": "limit=601 is above the maximum of 600 months"})
+    # Past the one bound (1,200 months) a limit is clamped to it, as /metrics/{plugin} does.
+    over, at = (api["postgres"].get(f"/metrics/p-alpha/community?limit={n}") for n in ("1201", "9" * 30))
+    bound = api["postgres"].get("/metrics/p-alpha/community?limit=1200")
+    assert over.status_code == at.status_code == bound.status_code == 200
+    assert over.json() == at.json() == bound.json() and len(bound.json()["community"]["timeline"]) == 1200
     assert "/metrics/{plugin}/community" in api["duckdb"].get("/openapi.json").json()["paths"]
 
 

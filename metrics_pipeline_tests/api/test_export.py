@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from metrics_pipeline.plugins.export import plugin_datasets
+
 SQL_BACKENDS = ("duckdb", "postgres")
 
 
@@ -75,7 +77,8 @@ def test_both_sql_backends_export_the_same_bytes(api):
 
 BAD = [
     ("/export/users", 404, "unknown dataset 'users': choose one of daily_installs, monthly_installs, total_installs, "
-                           "monthly_commits, total_commits, latest_commits, community_daily, community_monthly, community_total"),
+     "monthly_commits, total_commits, latest_commits, community_daily, community_monthly, community_total, "
+     + ", ".join(plugin_datasets())),  # the installed plugins' models too
     ("/export/daily_installs;DROP TABLE daily_installs", 404, None),
     ("/export/daily_installs?start=2024-02-30", 400, "start='2024-02-30' is not a date (YYYY-MM-DD)"),
     ("/export/daily_installs?stop=yesterday", 400, "stop='yesterday' is not a date (YYYY-MM-DD)"),

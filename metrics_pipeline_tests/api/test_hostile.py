@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from metrics_pipeline.plugins.export import plugin_datasets
+
 from metrics_pipeline_tests.api.conftest import PUBLIC_URL
 from metrics_pipeline_tests.support.api_backends import BACKENDS, DYNAMODB_EXPORT
 
@@ -106,7 +108,7 @@ def test_export_refuses_bad_values_before_any_query(exporter, path, detail):
 def test_unknown_datasets_are_404_whatever_their_bytes(exporter):
     refused(exporter, "/export/%00", "unknown dataset '\\x00': choose one of daily_installs, monthly_installs, "
             "total_installs, monthly_commits, total_commits, latest_commits, community_daily, community_monthly, "
-            "community_total", status=404)
+            "community_total, " + ", ".join(plugin_datasets()), status=404)
 
 
 def test_the_last_page_still_answers_after_the_offset_rule(exporter):

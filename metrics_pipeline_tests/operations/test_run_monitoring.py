@@ -18,8 +18,9 @@ from metrics_pipeline_tests.operations.ui_server import dagster_dev, instance_ho
 LOCATION = "worker_kill"
 
 
-def test_a_killed_run_worker_is_failed_its_slot_freed_and_the_next_run_proceeds(tmp_path):
+def test_a_killed_run_worker_is_failed_its_slot_freed_and_the_next_run_proceeds(tmp_path, monkeypatch):
     home = instance_home(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance's event logs live under it
     markers = tmp_path / "markers"
     markers.mkdir()
     workspace = tmp_path / "workspace.yaml"
@@ -58,8 +59,9 @@ def test_a_killed_run_worker_is_failed_its_slot_freed_and_the_next_run_proceeds(
         assert (markers / "hold_done").exists()
 
 
-def test_the_health_check_reports_a_dead_worker_and_only_a_dead_one(tmp_path):
+def test_the_health_check_reports_a_dead_worker_and_only_a_dead_one(tmp_path, monkeypatch):
     home = instance_home(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance's event logs live under it
     with dg.DagsterInstance.from_config(str(home)) as instance:
         launcher = instance.run_launcher
         assert isinstance(launcher, LocalRunLauncher) and launcher.supports_check_run_worker_health

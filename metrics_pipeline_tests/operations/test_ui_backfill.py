@@ -1,7 +1,7 @@
 """The UI path end to end: webserver + daemon (`dagster dev`) on 127.0.0.1 with a temporary
-DAGSTER_HOME, a partition backfill launched through the GraphQL mutation the UI uses
-(`launchPartitionBackfill`), then the automation that follows (monthly and total rollups, sinks).
-The sinks must then hold exactly what day-by-day runs of the same graph publish."""
+DAGSTER_HOME, a backfill of the landings over a range launched through the GraphQL mutation the UI
+uses (`launchPartitionBackfill`): one run lands the range and everything downstream follows (the
+catch-up sensor's one run). The sinks must then hold exactly what day-by-day runs publish."""
 
 import os
 import subprocess
@@ -20,7 +20,8 @@ from metrics_pipeline_tests.operations.ui_server import REPO_ROOT, dagster_dev, 
 from metrics_pipeline_tests.sinks.sink_helpers import scan_table
 
 DAYS = 8  # ending yesterday: every partition of the code location, across a month end some days
-ROLLUPS = ["monthly_installs", "monthly_commits", "total_installs", "total_commits", "latest_commits"]
+ROLLUPS = ["daily_installs", "monthly_installs", "monthly_commits", "total_installs", "total_commits", "latest_commits"]
+
 IN_PROGRESS = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 
 LAUNCH_BACKFILL = """
@@ -31,6 +32,9 @@ mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParam
 BACKFILL_STATUS = """
 query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   ... on PartitionBackfill { status } ... on PythonError { message } } }
+"""
+ALL_ASSETS = """
+{ assetNodes(loadMaterializations: false) { assetKey { path } isPartitioned } }
 """
 SINK_ASSETS = """
 { assetNodes(group: {groupName: "sinks", repositoryName: "__repository__", repositoryLocationName: "metrics_pipeline"})
@@ -74,7 +78,9 @@ def _latest(instance: dg.DagsterInstance, key: dg.AssetKey) -> float:
     return event.timestamp if event else 0.0
 
 
-def test_a_ui_backfill_and_its_automation_publish_what_day_by_day_runs_publish(tmp_path, postgres_dsn, dynamodb_endpoint):
+def test_a_ui_backfill_and_its_automation_publish_what_day_by_day_runs_publish(
+    tmp_path, postgres_dsn, dynamodb_endpoint, monkeypatch,
+):
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     first = yesterday - timedelta(days=DAYS - 1)
     days = [(first + timedelta(days=i)).isoformat() for i in range(DAYS)]
@@ -83,19 +89,21 @@ def test_a_ui_backfill_and_its_automation_publish_what_day_by_day_runs_publish(t
     for root in (ui_root, ref_root):
         generate(root / "demo", first, yesterday, plugins=25, untracked=8)
     ui = _settings(ui_root, days[0], _database(postgres_dsn), stack, dynamodb_endpoint)
+    ui["METRICS_CATCH_UP_SECONDS"] = "30"  # the test does not wait the production 2 minutes
     ref = _settings(ref_root, days[0], _database(postgres_dsn), stack + "r", dynamodb_endpoint)
 
     reference = None
     try:
         started = time.monotonic()
         home = instance_home(tmp_path)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance's event logs live under it
         with dagster_dev(home, REPO_ROOT / "workspace.yaml", ui, tmp_path) as server, \
                 dg.DagsterInstance.from_config(str(home)) as instance:
             sinks = [dg.AssetKey(node["assetKey"]["path"]) for node in server.graphql(SINK_ASSETS)["assetNodes"]]
             assert len(sinks) >= 4, sinks
-            params = {
+            params = {  # a backfill of the landings alone, as a user picks the partitioned assets in the UI
                 "partitionNames": days,
-                "assetSelection": [{"path": [name]} for name in ("raw_installs", "daily_installs", "raw_commits")],
+                "assetSelection": [{"path": [name]} for name in ("raw_installs", "raw_commits")],
                 "fromFailure": False,
             }
             launched = server.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
@@ -128,6 +136,8 @@ def test_a_ui_backfill_and_its_automation_publish_what_day_by_day_runs_publish(t
             wait_for(settled, started + 300 - time.monotonic(), "the rollups and sinks to follow by automation", server, interval=3)
             failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
             assert not failed, [(r.job_name, r.run_id) for r in failed]
+            triggers = sorted(r.tags.get("metrics/trigger", "") for r in instance.get_runs())
+            assert triggers == ["", "catch-up"]  # the UI's one backfill run, then one run for everything after it
 
         out, err = reference.communicate(timeout=180)
     finally:
