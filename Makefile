@@ -37,7 +37,8 @@ api: setup
 lock:
 	@VENV=$(VENV) bash scripts/lock.sh
 
-## Regenerate docs/screenshots/*.png from a running UI over the demo (headless Chromium).
+## Screenshots of a running UI over the demo (headless Chromium) into $(METRICS_HOME)/screenshots;
+## UPDATE_DOCS=1 rewrites the README's docs/screenshots/*.png instead.
 screenshots: setup
 	bash scripts/screenshots.sh
 

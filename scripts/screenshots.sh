@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Screenshots of the running UI over the demo (asset graph, a partitioned asset's partitions, a
-# check's result) with headless Chromium, into docs/screenshots/. Run `make demo` first.
+# check's result) with headless Chromium, into $METRICS_HOME/screenshots/ (tracked files untouched);
+# `make screenshots UPDATE_DOCS=1` writes docs/screenshots/ for the README. Run `make demo` first.
 # Usage: scripts/screenshots.sh [OUT_DIR]   (make screenshots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-docs/screenshots}
+if [ -n "${UPDATE_DOCS:-}" ]; then default_out=docs/screenshots; else default_out="${METRICS_HOME:-.metrics}/screenshots"; fi
+out=${1:-$default_out}
 . scripts/demo_env.sh
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -47,5 +49,5 @@ shoot() {  # shoot NAME PATH: one page, after its scripts have had time to fetch
 }
 mkdir -p "$out"
 shoot asset-graph "/locations/metrics_pipeline/asset-groups/installs/lineage"
-shoot partitions "/assets/daily_installs?view=partitions&partition=$(date -u -d yesterday +%F)"
+shoot partitions "/assets/raw_installs?view=partitions&partition=$(date -u -d yesterday +%F)"
 shoot check "/assets/dynamodb/install_activity?view=checks"

@@ -3,7 +3,10 @@ sink never blocks the other; each writes the days (months) that changed since it
 per day (delete the day, insert), and catches up by itself after a failure (the change log).
 
 What a store would refuse, failing the whole day (a non-finite number, NUL in text: values an older
-collector let in), is left out and counted in the materialization's metadata instead."""
+collector let in), is left out and counted in the materialization's metadata instead.
+
+Each sink reads back per-day (per-month) row counts and sums in its own step (a blocking check), and
+`sink_reconciliation_job` repairs drift made outside the pipeline (`reconcile_*` below)."""
 
 import json
 import math
@@ -13,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import psycopg
+import pyarrow as pa
 
 from metrics_pipeline import changes
 from metrics_pipeline.asset_conventions import CONSUMES, OWNERS
@@ -22,6 +26,11 @@ from metrics_pipeline.events.influxdb import InfluxDBError, InfluxDBResource, li
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
+from metrics_pipeline.sinks.read_back import (
+    Aggregate, Compared, ReadBack, compare_postgres, figures, influx_day_figures, influx_points, read_back_result,
+    read_back_spec,
+)
+from metrics_pipeline.sinks.reconcile import Repaired, sync_table
 from metrics_pipeline.sinks.scope import SinkFeed
 
 RAW_RETENTION_DAYS = 90
@@ -108,8 +117,70 @@ MONTHLY_FEED = SinkFeed("postgres/events_monthly", months=("monthly_events",))
 INFLUX_FEED = SinkFeed(f"influxdb/{INFLUX_MEASUREMENT}", days=("daily_events",))
 
 
-def _sink(key: list[str], kind: str, feed: SinkFeed, deps) -> dict:
-    return dict(key=key, deps=deps, kinds={kind}, metadata={CONSUMES: ",".join(feed.inputs)}, **_SINK)
+RAW_CHECK, MONTHLY_CHECK, INFLUX_CHECK = ("postgres_events_read_back", "postgres_events_monthly_read_back",
+                                         f"influxdb_{INFLUX_MEASUREMENT}_read_back")
+_SUSPECT = " OR ".join(  # a superset of what `_raw_refusal` refuses; only these rows reach Python
+    ["NOT isfinite(coalesce(response_ms, 0))", "contains(properties, 'Infinity')", "contains(properties, 'NaN')",
+     "contains(properties, '\\u')"]
+    + [f"contains(coalesce({c}, ''), chr(0))" for c in ("product", "event_type", "user_id", "session_id", "idempotency_key")])
+_FINITE = "CASE WHEN isfinite({0}) THEN {0} END AS {0}"
+# What each store should hold (DuckDB), column for column: the reconciliation writes it, the checks sum it.
+RAW_DESIRED = (f"SELECT {_RAW_COLUMNS} FROM raw_events r WHERE event_day >= $keep_from "
+               "AND NOT EXISTS (SELECT 1 FROM refused_raw x WHERE x.event_id = r.event_id)")
+DAILY_DESIRED = (f"SELECT event_day, product, event_type, events, distinct_users, bytes, {_FINITE.format('response_ms_p50')}, "
+                 f"{_FINITE.format('response_ms_p95')} FROM daily_events")
+MONTHLY_DESIRED = f"SELECT {_MONTHLY_COLUMNS} FROM monthly_events"
+INFLUX_DESIRED = (f"SELECT event_day, events, distinct_users AS users, CASE WHEN bytes >= -9223372036854775808 AND "
+                  f"bytes <= 9223372036854775807 THEN bytes END AS bytes, {_FINITE.format('response_ms_p50')}, "
+                  f"{_FINITE.format('response_ms_p95')} FROM daily_events")
+RAW_SUMS = Aggregate("events_raw", "event_day", ("bytes", "response_ms"), ("event_time",))
+DAILY_SUMS = Aggregate("events_daily", "event_day", ("events", "distinct_users", "bytes", "response_ms_p50", "response_ms_p95"))
+MONTHLY_SUMS = Aggregate("events_monthly", "month_start", ("events", "distinct_users", "bytes"))
+INFLUX_SUMS = Aggregate(INFLUX_MEASUREMENT, "event_day", ("events", "users", "bytes", "response_ms_p50", "response_ms_p95"))
+
+
+def _keep_from() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=RAW_RETENTION_DAYS)
+
+
+@contextmanager
+def _refused(con, keep_from: date):
+    """Register `refused_raw(event_id)`: the events in the window Postgres would refuse (left out by the publish)."""
+    suspects = con.execute(f"SELECT {_RAW_COLUMNS} FROM raw_events WHERE event_day >= ? AND ({_SUSPECT})", [keep_from]).fetchall()
+    con.register("refused_raw", pa.table({"event_id": pa.array([r[0] for r in suspects if _raw_refusal(r)], pa.string())}))
+    try:
+        yield
+    finally:
+        con.unregister("refused_raw")
+
+
+def check_postgres_events(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+    """events_raw (its 90 days) and events_daily: per-day row counts and sums equal the warehouse's."""
+    keep_from = _keep_from()
+    with warehouse.connect() as con, _refused(con, keep_from), postgres.connect() as connection:
+        compared = compare_postgres(con, connection, [
+            ReadBack(RAW_SUMS, f"({RAW_DESIRED}) AS d", {"keep_from": keep_from}, "event_day >= %s", [keep_from]),
+            ReadBack(DAILY_SUMS, f"({DAILY_DESIRED}) AS d")])
+    return read_back_result(RAW_CHECK, "Postgres", compared)
+
+
+def check_postgres_events_monthly(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+    with warehouse.connect() as con, postgres.connect() as connection:
+        compared = compare_postgres(con, connection, [ReadBack(MONTHLY_SUMS, f"({MONTHLY_DESIRED}) AS d")])
+    return read_back_result(MONTHLY_CHECK, "Postgres", compared)
+
+
+def check_influxdb_events(warehouse: DuckDBWarehouse, influxdb: InfluxDBResource) -> dg.AssetCheckResult:
+    """Per day: points and field sums in InfluxDB equal daily_events' (less what InfluxDB cannot store)."""
+    with warehouse.connect() as con:
+        expected = figures(con.execute(INFLUX_SUMS.sql(f"({INFLUX_DESIRED}) AS d")).fetchall())
+    actual = influx_day_figures(influxdb, INFLUX_MEASUREMENT, "events", INFLUX_SUMS.sums)
+    return read_back_result(INFLUX_CHECK, "InfluxDB", [Compared(INFLUX_MEASUREMENT, INFLUX_SUMS.labels, expected, actual)])
+
+
+def _sink(key: list[str], kind: str, feed: SinkFeed, deps, check: str, what: str) -> dict:
+    return dict(key=key, deps=deps, kinds={kind}, metadata={CONSUMES: ",".join(feed.inputs)},
+                check_specs=[read_back_spec(check, dg.AssetKey(key), what)], **_SINK)
 
 
 @contextmanager
@@ -127,10 +198,11 @@ def _feed(warehouse: DuckDBWarehouse, feed: SinkFeed):
         changes.advance(con, todo)
 
 
-@dg.asset(**_sink(["postgres", "events"], "postgres", RAW_FEED, [raw_events, daily_events]))
+@dg.asset(**_sink(["postgres", "events"], "postgres", RAW_FEED, [raw_events, daily_events], RAW_CHECK,
+                  "Per-day row counts and sums of events_raw (its 90 days) and events_daily equal the warehouse's."))
 def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
     """events_raw (last 90 days) and events_daily in Postgres for the days that changed."""
-    keep_from = datetime.now(timezone.utc).date() - timedelta(days=RAW_RETENTION_DAYS)
+    keep_from = _keep_from()
     written = {"raw_events_written": 0, "raw_rows_deleted_or_replaced": 0, "daily_rows": 0, "daily_values_left_out": 0,
                "raw_rows_refused": 0}
     reasons, examples = Counter(), []
@@ -160,14 +232,17 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
                                 ("daily_rows", len(daily)), ("daily_values_left_out", left_out),
                                 ("raw_rows_refused", refused["raw_rows_refused"])):
                 written[name] += value
+    with _retry_when_unreachable(context):
+        check = check_postgres_events(warehouse, postgres)
     return dg.MaterializeResult(metadata=written | {"dagster/row_count": written["daily_rows"],
                                                     "raw_refusals_by_reason": dg.MetadataValue.json(dict(sorted(reasons.items()))),
                                                     "raw_refused_examples": dg.MetadataValue.json(examples),
                                                     "days": changes.describe([(a, b - timedelta(days=1)) for a, b in windows]),
-                                                    "raw_kept_from": keep_from.isoformat()})
+                                                    "raw_kept_from": keep_from.isoformat()}, check_results=[check])
 
 
-@dg.asset(**_sink(["postgres", "events_monthly"], "postgres", MONTHLY_FEED, [monthly_events]))
+@dg.asset(**_sink(["postgres", "events_monthly"], "postgres", MONTHLY_FEED, [monthly_events], MONTHLY_CHECK,
+                  "Per-month row counts and sums of events_monthly equal the warehouse's."))
 def postgres_events_monthly(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource):
     """events_monthly in Postgres for the months that changed."""
     total = 0
@@ -181,11 +256,27 @@ def postgres_events_monthly(context: dg.AssetExecutionContext, warehouse: DuckDB
                     cursor.execute("DELETE FROM events_monthly WHERE month_start >= %s AND month_start < %s", [start, end])
                     _copy(cursor, "events_monthly", _MONTHLY_COLUMNS, rows)
             total += len(rows)
+    with _retry_when_unreachable(context):
+        check = check_postgres_events_monthly(warehouse, postgres)
     return dg.MaterializeResult(metadata={"dagster/row_count": total,
-                                          "months": changes.describe([(a, b - timedelta(days=1)) for a, b in windows])})
+                                          "months": changes.describe([(a, b - timedelta(days=1)) for a, b in windows])},
+                                check_results=[check])
 
 
-@dg.asset(**_sink(["influxdb", INFLUX_MEASUREMENT], "influxdb", INFLUX_FEED, [daily_events]))
+def _point(row: tuple, left_out: list[str]) -> tuple[str, tuple]:
+    """A daily_events row as a line-protocol point and its field values; values InfluxDB cannot store are left out."""
+    day, product, event_type, events, users, bytes_, p50, p95 = row
+    fields = {"events": events, "users": users, "bytes": bytes_, "response_ms_p50": p50, "response_ms_p95": p95}
+    for name, value in fields.items():
+        if not storable(value):
+            left_out.append(f"{day} {product} {event_type} {name}: {value!r}")
+            fields[name] = None
+    return (line(INFLUX_MEASUREMENT, {"product": product, "type": event_type}, fields,
+                 datetime.combine(day, datetime.min.time())), tuple(fields.values()))
+
+
+@dg.asset(**_sink(["influxdb", INFLUX_MEASUREMENT], "influxdb", INFLUX_FEED, [daily_events], INFLUX_CHECK,
+                  "Per-day point counts and field sums in InfluxDB equal daily_events' (less values it cannot store)."))
 def influxdb_daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, influxdb: InfluxDBResource):
     """Daily rollups as InfluxDB points (tags product, type; time = the UTC day's midnight), for the days that changed."""
     points, left_out = 0, []
@@ -193,20 +284,79 @@ def influxdb_daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWa
         for start, end in windows:
             rows = _rows(warehouse, f"SELECT {_DAILY_COLUMNS} FROM daily_events WHERE event_day >= ? AND event_day < ?",
                          [start, end])
-            lines = []
-            for day, product, event_type, events, users, bytes_, p50, p95 in rows:
-                fields = {"events": events, "users": users, "bytes": bytes_, "response_ms_p50": p50, "response_ms_p95": p95}
-                for name, value in fields.items():
-                    if not storable(value):
-                        left_out.append(f"{day} {product} {event_type} {name}: {value!r}")
-                        fields[name] = None
-                lines.append(line(INFLUX_MEASUREMENT, {"product": product, "type": event_type}, fields,
-                                  datetime.combine(day, datetime.min.time())))
+            lines = [_point(row, left_out)[0] for row in rows]
             with _retry_when_unreachable(context):
                 influxdb.replace_window(INFLUX_MEASUREMENT, datetime.combine(start, datetime.min.time()),
                                         datetime.combine(end, datetime.min.time()), lines)
             points += len(lines)
     if left_out:
         context.log.warning(f"left out of InfluxDB, not storable there: {len(left_out)} values, e.g. {left_out[:3]}")
+    with _retry_when_unreachable(context):
+        check = check_influxdb_events(warehouse, influxdb)
     return dg.MaterializeResult(metadata={"dagster/row_count": points, "values_left_out": len(left_out),
-                                          "values_left_out_examples": dg.MetadataValue.json(left_out[:10])})
+                                          "values_left_out_examples": dg.MetadataValue.json(left_out[:10])},
+                                check_results=[check])
+
+
+_RAW_NAMES = tuple(c.strip() for c in _RAW_COLUMNS.split(","))
+_DAILY_NAMES = tuple(c.strip() for c in _DAILY_COLUMNS.split(","))
+_MONTHLY_NAMES = tuple(c.strip() for c in _MONTHLY_COLUMNS.split(","))
+
+
+def reconcile_postgres_events(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> list[Repaired]:
+    """Make events_raw (day by day over its 90 days; older rows leave), events_daily and events_monthly
+    equal the warehouse; returns what was repaired with each sink's read-back check run again."""
+    keep_from, raw = _keep_from(), Counter()
+    with warehouse.connect() as con, _refused(con, keep_from), postgres.connect() as connection:
+        apply_migrations(connection)
+        days = {d for (d,) in con.execute("SELECT DISTINCT event_day FROM raw_events WHERE event_day >= ?", [keep_from])
+                .fetchall()} | {d for (d,) in connection.execute(
+                    "SELECT DISTINCT event_day FROM events_raw WHERE event_day >= %s", [keep_from]).fetchall()}
+        with connection.transaction(), connection.cursor() as cursor:
+            for day in sorted(days):  # a day at a time: memory stays one day's events
+                rows = con.sql(f"SELECT * FROM ({RAW_DESIRED}) AS d WHERE event_day = $day",
+                               params={"keep_from": keep_from, "day": day}).to_arrow_table()
+                raw.update(sync_table(cursor, "events_raw", _RAW_NAMES, ("event_id",), rows, "event_day = %s", [day]))
+            raw["deleted_extra"] += cursor.execute("DELETE FROM events_raw WHERE event_day < %s", [keep_from]).rowcount
+            daily = sync_table(cursor, "events_daily", _DAILY_NAMES, _DAILY_NAMES[:3], con.sql(DAILY_DESIRED).to_arrow_table())
+        with connection.transaction(), connection.cursor() as cursor:
+            monthly = sync_table(cursor, "events_monthly", _MONTHLY_NAMES, _MONTHLY_NAMES[:3],
+                                 con.sql(MONTHLY_DESIRED).to_arrow_table())
+    raw_repairs = {"desired_rows": 0, "repaired_missing": 0, "repaired_changed": 0, "deleted_extra": 0} | dict(raw)
+    return [(dg.AssetKey(["postgres", "events"]), {"events_raw": raw_repairs, "events_daily": daily,
+                                                   "raw_kept_from": keep_from.isoformat()},
+             check_postgres_events(warehouse, postgres)),
+            (dg.AssetKey(["postgres", "events_monthly"]), {"events_monthly": monthly},
+             check_postgres_events_monthly(warehouse, postgres))]
+
+
+_POINT_COLUMNS = {"time", "product", "type", "events", "users", "bytes", "response_ms_p50", "response_ms_p95"}
+
+
+def reconcile_influxdb_events(warehouse: DuckDBWarehouse, influxdb: InfluxDBResource) -> list[Repaired]:
+    """Rewrite every day whose points differ from daily_events (a missing, changed or extra point, one off
+    midnight or with a tag or field of its own) and delete the days daily_events does not have."""
+    with warehouse.connect() as con:
+        rows = con.execute(f"SELECT {_DAILY_COLUMNS} FROM daily_events ORDER BY ALL").fetchall()
+    lines, wanted, left_out = {}, {}, []
+    for row in rows:
+        point, values = _point(row, left_out)
+        lines.setdefault(row[0], []).append(point)
+        wanted[(row[0].isoformat(), row[1], row[2])] = values
+    found: dict[tuple, list] = {}
+    points = influx_points(influxdb, INFLUX_MEASUREMENT)
+    for p in points:
+        own = p["time"][10:] == "T00:00:00Z" and not any(v is not None for k, v in p.items() if k not in _POINT_COLUMNS)
+        values = tuple(p.get(k) for k in ("events", "users", "bytes", "response_ms_p50", "response_ms_p95"))
+        found.setdefault((p["time"][:10], p.get("product"), p.get("type")), []).append((values, own))
+    missing = [key for key in wanted if key not in found]
+    changed = [key for key in wanted if key in found and found[key] != [(wanted[key], True)]]
+    extra = [key for key in found if key not in wanted]
+    days = sorted({date.fromisoformat(key[0]) for key in missing + changed + extra})
+    for day in days:
+        influxdb.replace_window(INFLUX_MEASUREMENT, datetime.combine(day, datetime.min.time()),
+                                datetime.combine(day + timedelta(days=1), datetime.min.time()), lines.get(day, []))
+    repairs = {"measurement": INFLUX_MEASUREMENT, "points_scanned": len(points), "desired_points": len(wanted),
+               "repaired_missing": len(missing), "repaired_changed": len(changed),
+               "deleted_extra": sum(len(found[key]) for key in extra), "days_rewritten": changes.describe(changes.day_ranges(days))}
+    return [(dg.AssetKey(["influxdb", INFLUX_MEASUREMENT]), repairs, check_influxdb_events(warehouse, influxdb))]

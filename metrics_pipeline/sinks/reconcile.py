@@ -4,13 +4,21 @@ repair drift made outside the pipeline (deleted, changed or extra items/rows).
 DynamoDB: a full Scan is diffed against the desired items in the warehouse; missing and changed
 items are put, extra ones deleted, and `sink_published` is reset to exactly what the table now
 holds, so incremental publishes stay correct. Postgres: every publish already diffs the whole
-table, so reconciling it is a publish whose counts are reported as repairs.
+table, so reconciling it is a publish whose counts are reported as repairs. The other sinks (events,
+InfluxDB, community, plugins, restatements) bring their own repair; `reconciliation_job` gives each
+configured one an independent step, so one store being down does not stop the others.
 """
 
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 
 import dagster as dg
+import psycopg
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
@@ -139,6 +147,34 @@ def reconcile_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: Dyna
     }
 
 
+def sync_table(cursor: psycopg.Cursor, table: str, columns: Sequence[str], keys: Sequence[str], rows: pa.Table,
+               scope: str = "", scope_params: Sequence = ()) -> dict:
+    """Make `table`'s rows (those matching `scope`) equal `rows` (Arrow, `columns` in order): rewrite missing
+    and changed rows, delete the others. Call in a transaction; identifiers come from the callers' constants."""
+    staging, names = f"staged_{table}", ", ".join(columns)
+    cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS SELECT {names} FROM {table} LIMIT 0")
+    cursor.execute(f"TRUNCATE {staging}")
+    buffer = io.BytesIO()
+    pacsv.write_csv(rows.rename_columns(list(columns)), buffer, pacsv.WriteOptions(include_header=False))
+    with cursor.copy(f"COPY {staging} ({names}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
+    cursor.execute(f"ANALYZE {staging}")
+    joined = " AND ".join(f"s.{k} = cur.{k}" for k in keys)
+    values = [c for c in columns if c not in keys]
+    changed = " OR ".join(f"cur.{c} IS DISTINCT FROM s.{c}" for c in values) or "false"
+    update = f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in values)}" if values else "NOTHING"
+    missing, rewritten = cursor.execute(
+        f"WITH written AS (INSERT INTO {table} AS t ({names}) SELECT {', '.join('s.' + c for c in columns)} "
+        f"FROM {staging} s LEFT JOIN {table} cur ON {joined} WHERE cur.{keys[0]} IS NULL OR {changed} "
+        f"ON CONFLICT ({', '.join(keys)}) DO {update} RETURNING t.xmax = 0 AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
+    ).fetchone()
+    deleted = cursor.execute(f"DELETE FROM {table} cur WHERE {scope or 'true'} AND NOT EXISTS "
+                             f"(SELECT 1 FROM {staging} s WHERE {joined})", scope_params).rowcount
+    return {"desired_rows": rows.num_rows, "repaired_missing": missing, "repaired_changed": rewritten,
+            "deleted_extra": deleted}
+
+
 def reconcile_postgres(table: pg.PostgresTable, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dict:
     """A publish diffs the whole table: rows written were missing or changed, rows deleted were extra."""
     result = pg.publish(table, warehouse, postgres)
@@ -195,18 +231,97 @@ def reconcile_postgres_tables(
     return summary
 
 
-@dg.job
-def sink_reconciliation_job():
-    """Compare every sink in full with the warehouse and repair drift; DynamoDB and Postgres
-    are independent steps, so one sink being down does not stop the other."""
-    reconcile_dynamodb_tables()
-    reconcile_postgres_tables()
+Repaired = tuple[dg.AssetKey, dict, dg.AssetCheckResult]  # a sink asset, what was repaired, its check again
 
 
-sink_reconciliation_schedule = dg.ScheduleDefinition(
-    name="sink_reconciliation_schedule",
-    job=sink_reconciliation_job,
-    cron_schedule="30 4 * * *",  # daily, away from the 13:00 UTC metrics run
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+def _report_all(context: dg.OpExecutionContext, repaired: list[Repaired]) -> dict:
+    summary = {}
+    for asset_key, repairs, check in repaired:
+        _report(context, asset_key, check.check_name, repairs, check)
+        summary[asset_key.to_user_string()] = repairs
+    context.add_output_metadata({name: dg.MetadataValue.json(value) for name, value in summary.items()})
+    return summary
+
+
+def _postgres_step(name: str, description: str,
+                   repair: Callable[[DuckDBWarehouse, PostgresResource], list[Repaired]]) -> dg.OpDefinition:
+    @dg.op(name=name, description=description, pool=WAREHOUSE_POOL)
+    def _step(context: dg.OpExecutionContext, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dict:
+        return _report_all(context, repair(warehouse, postgres))
+
+    return _step
+
+
+def _influxdb_step() -> dg.OpDefinition:
+    from metrics_pipeline.events.influxdb import InfluxDBResource
+    from metrics_pipeline.events.sinks import reconcile_influxdb_events
+
+    @dg.op(name="reconcile_influxdb_events_daily", pool=WAREHOUSE_POOL,
+           description="Rewrite the InfluxDB days whose points differ from daily_events; then re-run the read-back check.")
+    def _step(context: dg.OpExecutionContext, warehouse: DuckDBWarehouse, influxdb: InfluxDBResource) -> dict:
+        return _report_all(context, reconcile_influxdb_events(warehouse, influxdb))
+
+    return _step
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The optional sinks a deployment has: each gets its own reconciliation step, the others none."""
+
+    events: bool = False  # Postgres events_raw, events_daily, events_monthly
+    influxdb: bool = False
+    community: bool = False
+    restatements: bool = False  # Postgres is configured
+    plugins: tuple = ()  # the installed MetricPlugins
+
+
+def _optional_steps(stores: Stores) -> list[dg.OpDefinition]:
+    """Imported only when configured: a deployment without a domain loads none of it."""
+    steps = []
+    if stores.events:
+        from metrics_pipeline.events.sinks import reconcile_postgres_events
+
+        steps.append(_postgres_step("reconcile_postgres_events", "Repair events_raw (90 days), events_daily and "
+                                    "events_monthly in Postgres; then re-run their read-back checks.", reconcile_postgres_events))
+    if stores.influxdb:
+        steps.append(_influxdb_step())
+    if stores.community:
+        from metrics_pipeline.community.postgres_sink import reconcile_community
+
+        steps.append(_postgres_step("reconcile_postgres_community", "Repair community_activity and the community "
+                                    "entity tables in Postgres; then re-run the read-back check.", reconcile_community))
+    if stores.plugins:
+        from metrics_pipeline.plugins.sink import reconcile_plugins
+
+        steps.append(_postgres_step("reconcile_postgres_plugins", "Repair every installed plugin's Postgres tables; "
+                                    "then re-run their read-back checks.", partial(reconcile_plugins, stores.plugins)))
+    if stores.restatements:
+        from metrics_pipeline.quality.restatement_sink import reconcile_restatements
+
+        steps.append(_postgres_step("reconcile_postgres_restatements", "Make Postgres hold exactly the warehouse's "
+                                    "restatement rows; then re-run the read-back check.", reconcile_restatements))
+    return steps
+
+
+def reconciliation_job(stores: Stores = Stores()) -> dg.JobDefinition:
+    """The hub's tables, plus a step per configured optional sink; independent steps, so one sink
+    being down does not stop the others."""
+    steps = [reconcile_dynamodb_tables, reconcile_postgres_tables, *_optional_steps(stores)]
+
+    @dg.job(name="sink_reconciliation_job", description="Compare every sink in full with the warehouse and repair "
+            "drift made outside the pipeline (missing, changed and extra rows); then re-run each read-back check.")
+    def _job():
+        for step in steps:
+            step()
+
+    return _job
+
+
+def reconciliation_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="sink_reconciliation_schedule",
+        job=job,
+        cron_schedule="30 4 * * *",  # daily, away from the 13:00 UTC metrics run
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )

@@ -193,8 +193,10 @@ def test_the_sensor_only_reads_the_warehouse_whatever_the_commits_source(tmp_pat
     scenario = Scenario(tmp_path, commits_kind="github")
     _history(scenario)
     resources = scenario.resources()  # the GitHub scenario writer lands what it serves here, before the look
+    repository = dg.Definitions(assets=[raw_installs, daily_installs, monthly_installs, raw_commits],
+                                resources=resources).get_repository_def()
     before = hashlib.sha1(scenario.warehouse_path.read_bytes()).hexdigest()
-    context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=_repository(scenario))
+    context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=repository)
     assert isinstance(late_data_sensor(context), dg.SensorResult)
     assert hashlib.sha1(scenario.warehouse_path.read_bytes()).hexdigest() == before
 
@@ -207,7 +209,7 @@ def test_the_sensor_only_reads_the_warehouse_whatever_the_commits_source(tmp_pat
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
-        context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=_repository(scenario))
+        context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=repository)
         assert isinstance(late_data_sensor(context), dg.SensorResult)
         assert time.monotonic() - started < 10
     finally:
