@@ -1,5 +1,6 @@
 """Postgres projection of the community domain: the entity tables and community_activity (DAY,
-MONTH, TOTAL), made equal to the warehouse in ONE transaction, writing only rows that differ."""
+MONTH, TOTAL), made equal to the warehouse in ONE transaction, writing only rows that differ; read back
+(row counts and sums per table and granularity) in the same step, repaired by sink_reconciliation_job."""
 
 import io
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from metrics_pipeline.community.assets import METRIC_COLUMNS, community_daily, c
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
+from metrics_pipeline.sinks.read_back import Aggregate, ReadBack, compare_postgres, read_back_result, read_back_spec
 
 _METRICS = ", ".join(name for name, _, _ in METRIC_COLUMNS[2:])
 
@@ -22,28 +24,41 @@ _METRICS = ", ".join(name for name, _, _ in METRIC_COLUMNS[2:])
 @dataclass(frozen=True)
 class Target:
     """A Postgres table, its key columns (`period_key` stands in for a NULL-able period_start)
-    and the DuckDB query selecting its columns in `columns` order."""
+    and the DuckDB query selecting its columns in `columns` order. The read-back sums `sums` and `times`
+    (per `group`, or over the whole table)."""
 
     name: str
     columns: tuple[str, ...]
     keys: tuple[str, ...]
     source_sql: str
+    sums: tuple[str, ...] = ()
+    times: tuple[str, ...] = ()
+    group: str | None = None
+
+    @property
+    def read_back(self) -> ReadBack:
+        return ReadBack(Aggregate(self.name, self.group, self.sums, self.times),
+                        f"({self.source_sql}) AS d({', '.join(self.columns)})")
 
 
-def _entity(name: str, keys: tuple[str, ...], columns: str) -> Target:
+def _entity(name: str, keys: tuple[str, ...], columns: str, sums: tuple[str, ...], times: tuple[str, ...] = ()) -> Target:
     casted = columns.replace("raw", "CAST(raw AS VARCHAR)")
-    return Target(name, tuple(c.strip() for c in columns.split(",")), keys, f"SELECT {casted} FROM {name}")
+    return Target(name, tuple(c.strip() for c in columns.split(",")), keys, f"SELECT {casted} FROM {name}", sums, times)
 
 
 TARGETS = (
     _entity("community_issues", ("issue_id",), "issue_id, repo_key, number, is_pull_request, author_login, state, "
-            "created_at, updated_at, closed_at, raw, first_landed_at"),
+            "created_at, updated_at, closed_at, raw, first_landed_at", ("issue_id", "number"),
+            ("created_at", "updated_at", "closed_at")),
     _entity("community_pull_requests", ("pull_id",), "pull_id, repo_key, number, author_login, state, created_at, "
-            "updated_at, closed_at, merged_at, raw, first_landed_at"),
-    _entity("community_events", ("event_key",), "event_key, issue_id, event, actor_login, created_at, raw"),
-    _entity("community_members", ("org", "login"), "org, login, raw"),
+            "updated_at, closed_at, merged_at, raw, first_landed_at", ("pull_id", "number"),
+            ("created_at", "updated_at", "closed_at", "merged_at")),
+    _entity("community_events", ("event_key",), "event_key, issue_id, event, actor_login, created_at, raw", ("issue_id",),
+            ("created_at",)),
+    _entity("community_members", ("org", "login"), "org, login, raw", ()),
     _entity("community_transfers", ("issue_id", "from_repo_key"),
-            "issue_id, from_repo_key, from_number, to_repo_key, to_number, transferred_at"),
+            "issue_id, from_repo_key, from_number, to_repo_key, to_number, transferred_at",
+            ("issue_id", "from_number", "to_number"), ("transferred_at",)),
     Target(
         "community_activity",
         ("plugin_name", "repo", "granularity", "period_start", *_METRICS.split(", ")),
@@ -51,8 +66,10 @@ TARGETS = (
         f"""SELECT plugin_name, repo, 'DAY', period_start, {_METRICS} FROM community_daily
             UNION ALL SELECT plugin_name, repo, 'MONTH', period_start, {_METRICS} FROM community_monthly
             UNION ALL SELECT plugin_name, repo, 'TOTAL', NULL::DATE, {_METRICS} FROM community_total""",
+        sums=tuple(_METRICS.split(", ")), group="granularity",
     ),
 )
+READ_BACK_CHECK = "postgres_community_activity_read_back"
 
 
 def _load(cursor: psycopg.Cursor, target: Target, rows: pa.Table) -> dict:
@@ -98,11 +115,30 @@ def publish_community(warehouse: DuckDBWarehouse, postgres: PostgresResource, be
 FEED = ("community_daily", "community_monthly", "community_total")
 
 
+def check_community(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+    """Every community table: row counts and sums (ids, numbers, instants, metrics per granularity) equal the warehouse's."""
+    with warehouse.connect() as con, postgres.connect() as connection:
+        connection.execute("SET TIME ZONE 'UTC'")
+        compared = compare_postgres(con, connection, [t.read_back for t in TARGETS])
+    return read_back_result(READ_BACK_CHECK, "Postgres", compared)
+
+
+def reconcile_community(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> list:
+    """A publish compares every table whole: rows written were missing or changed, rows deleted extra."""
+    result = publish_community(warehouse, postgres)
+    repairs = {name: {"desired_rows": c["desired"], "repaired_rows": c["written"], "deleted_extra": c["deleted"]}
+               for name, c in result.items()}
+    return [(dg.AssetKey(["postgres", "community_activity"]), repairs, check_community(warehouse, postgres))]
+
+
 @dg.asset(
     key=["postgres", "community_activity"],
     deps=[community_github, community_daily, community_monthly, community_total],
     group_name="sinks", kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL,
     metadata={CONSUMES: ",".join(FEED)},
+    check_specs=[read_back_spec(READ_BACK_CHECK, dg.AssetKey(["postgres", "community_activity"]),
+                                "Row counts and sums of community_activity (per granularity) and of each entity table "
+                                "equal the warehouse's.")],
 )
 def postgres_community_activity(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """community_activity and the community entity tables in Postgres, equal to the warehouse,
@@ -110,10 +146,12 @@ def postgres_community_activity(warehouse: DuckDBWarehouse, postgres: PostgresRe
     with warehouse.connect() as con:
         todo = changes.pending(con, "postgres/community_activity", FEED)
     if not todo:
-        return dg.MaterializeResult(metadata={"published": "nothing changed"})
+        return dg.MaterializeResult(metadata={"published": "nothing changed"},
+                                    check_results=[check_community(warehouse, postgres)])
     result = publish_community(warehouse, postgres)
     with warehouse.connect() as con:
         changes.advance(con, todo)
     rows = sum(counts["desired"] for counts in result.values())
     return dg.MaterializeResult(metadata={"dagster/row_count": rows,
-                                          **{name: dg.MetadataValue.json(counts) for name, counts in result.items()}})
+                                          **{name: dg.MetadataValue.json(counts) for name, counts in result.items()}},
+                                check_results=[check_community(warehouse, postgres)])

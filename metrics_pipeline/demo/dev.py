@@ -28,12 +28,13 @@ def republish() -> None:
     """Fill this session's fresh sink servers from the warehouse, recorded as a publish_job run."""
     import dagster as dg
 
+    from metrics_pipeline.automation.jobs import TRIGGER_TAG
     from metrics_pipeline.definitions import defs
     from metrics_pipeline.demo.progress import Stages
 
     print("re-publishing the sinks into this session's local servers", flush=True)
     with dg.DagsterInstance.get() as instance:
-        Stages(total=1).run(defs(), "publish_job", instance)
+        Stages(total=1).run(defs(), "publish_job", instance, {TRIGGER_TAG: "dev"})
 
 
 def _ui_url(argv: list[str]) -> str:

@@ -216,7 +216,7 @@ def postgres_events(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
             daily, left_out = _finite_daily(daily)
             if refused["raw_rows_refused"] or left_out:
                 context.log.warning(f"left out of Postgres for {start}..{end}: {refused['raw_rows_refused']} raw events "
-                                    f"{refused['raw_refusals_by_reason'].value} and {left_out} non-finite percentiles")
+                                    f"{refused['raw_refusals_by_reason'].value} and {left_out} non-finite percentiles"[:300])
             with _retry_when_unreachable(context), postgres.connect() as connection:
                 apply_migrations(connection)
                 with connection.transaction(), connection.cursor() as cursor:
@@ -290,7 +290,7 @@ def influxdb_daily_events(context: dg.AssetExecutionContext, warehouse: DuckDBWa
                                         datetime.combine(end, datetime.min.time()), lines)
             points += len(lines)
     if left_out:
-        context.log.warning(f"left out of InfluxDB, not storable there: {len(left_out)} values, e.g. {left_out[:3]}")
+        context.log.warning(f"left out of InfluxDB, not storable there: {len(left_out)} values, e.g. {left_out[:3]}"[:300])
     with _retry_when_unreachable(context):
         check = check_influxdb_events(warehouse, influxdb)
     return dg.MaterializeResult(metadata={"dagster/row_count": points, "values_left_out": len(left_out),

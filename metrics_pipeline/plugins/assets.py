@@ -227,11 +227,11 @@ def plugin_models(plugins: tuple[MetricPlugin, ...]) -> dg.AssetsDefinition:
                 except PluginRefused as refused:
                     runs[plugin.name] = getattr(refused, "run", PluginRun(ranges[plugin.name]))
                     runs[plugin.name].error = str(refused)
-                    context.log.error(str(refused)[:500])
+                    context.log.error(str(refused)[:300])
                     _move_cursors(con, plugin, todo[plugin.name], computed=False)
                 except Exception as error:  # noqa: BLE001 - a plugin's failure stays with its own assets; retried
                     runs[plugin.name] = PluginRun(ranges[plugin.name], error=f"{type(error).__name__}: {error}")
-                    context.log.exception(f"plugin {plugin.name}: {runs[plugin.name].error}"[:500])
+                    context.log.error(f"plugin {plugin.name}: {runs[plugin.name].error}"[:300])
         for plugin in selected:
             yield from _results(plugin, runs[plugin.name])
 

@@ -6,6 +6,9 @@ A table's rows live in `<name>__<shape>`, named after its columns and types, wit
 view of it. A model change gets a new table, filled whole before the view moves and the old one is
 dropped: a reader sees the old model or the new one, and the export (which reads the model it was
 started with) finds its own columns or no table yet (503), never a missing column.
+
+Each table is read back in the sink's step (row counts and sums of the numeric measures per granularity,
+a blocking check) and repaired whole by sink_reconciliation_job (`reconcile_plugins`).
 """
 
 
@@ -19,9 +22,12 @@ from metrics_pipeline.plugins import store
 from metrics_pipeline.plugins.assets import GROUP, asset_key, built
 from metrics_pipeline.plugins.spec import TYPES, Column, MetricPlugin
 from metrics_pipeline.resources.postgres import PostgresResource
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, bind
 from metrics_pipeline.sinks import postgres as pg
-from metrics_pipeline.sinks.scope import SinkFeed, in_days, in_months
+from metrics_pipeline.sinks.read_back import (
+    Aggregate, ReadBack, compare_postgres, published_rows_sql, read_back_result, read_back_spec,
+)
+from metrics_pipeline.sinks.scope import SinkFeed, SinkScope, in_days, in_months
 
 _GRANULARITY = {"day": ("DAY", in_days), "month_start": ("MONTH", in_months), None: ("TOTAL", None)}
 
@@ -111,8 +117,10 @@ def _reset_cursor(warehouse: DuckDBWarehouse, consumer: str) -> None:
         con.execute("DELETE FROM change_cursors WHERE consumer = ?", [consumer])
 
 
-def publish_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dict:
-    """Publish every table of the plugin; a table new to Postgres (a new model) is filled whole."""
+def publish_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: PostgresResource,
+                   incremental: bool = True) -> dict:
+    """Publish every table of the plugin (the periods its model changed, or with `incremental=False`
+    every row); a table new to Postgres (a new model) is filled whole."""
     published = {}
     for stable, table in postgres_tables(plugin).items():
         with postgres.connect() as connection, connection.transaction():
@@ -120,10 +128,41 @@ def publish_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: P
             connection.execute(create_sql(table))
         if new:
             _reset_cursor(warehouse, table.feed.consumer)
-        published[stable] = pg.publish(table, warehouse, postgres, incremental=True)
+        published[stable] = pg.publish(table, warehouse, postgres, incremental=incremental)
         with postgres.connect() as connection, connection.transaction():
             _point_view(connection, stable, table)
     return published
+
+
+def read_back_check(plugin: MetricPlugin) -> str:
+    return f"postgres_{_stable_name(plugin)}_read_back"
+
+
+def check_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+    """Each of the plugin's tables: rows and sums of its numeric measures per granularity equal the warehouse's
+    (less rows the sink refused)."""
+    numeric = (TYPES["bigint"], TYPES["double"])
+    with warehouse.connect() as con, SinkScope.everything().registered(con) as everything, postgres.connect() as connection:
+        compared = compare_postgres(con, connection, [
+            ReadBack(Aggregate(table.name, "granularity", tuple(n for n, type_ in table.values if type_ in numeric)),
+                     f"({published_rows_sql(table)}) AS d",
+                     bind(table.source_sql, everything) | {"refusing": f"postgres:{table.name}"}, label=stable)
+            for stable, table in postgres_tables(plugin).items()])
+    return read_back_result(read_back_check(plugin), "Postgres", compared)
+
+
+def reconcile_plugins(plugins: tuple[MetricPlugin, ...], warehouse: DuckDBWarehouse, postgres: PostgresResource) -> list:
+    """Every installed plugin whose model is built: each table made equal to the warehouse (a full diff)."""
+    repaired = []
+    for plugin in plugins:
+        with warehouse.connect() as con:
+            if not built(con, plugin):
+                continue  # its sink waits for plugin_models as well
+        published = publish_plugin(plugin, warehouse, postgres, incremental=False)
+        repairs = {name: {"desired_rows": p["desired_rows"], "repaired_rows": p["written"], "deleted_extra": p["deleted"]}
+                   for name, p in published.items()}
+        repaired.append((dg.AssetKey(["postgres", _stable_name(plugin)]), repairs, check_plugin(plugin, warehouse, postgres)))
+    return repaired
 
 
 def postgres_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
@@ -133,6 +172,9 @@ def postgres_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
     @dg.asset(
         key=["postgres", stable], deps=[asset_key(plugin, t.part) for t in store.tables(plugin)],
         group_name=GROUP, kinds={"postgres"}, owners=OWNERS, pool=WAREHOUSE_POOL, output_required=False,
+        check_specs=[read_back_spec(read_back_check(plugin), dg.AssetKey(["postgres", stable]),
+                                    "Row counts and sums of the numeric measures per granularity, in each of the plugin's "
+                                    "tables, equal the warehouse's.")],
         description=f"{plugin.summary}: Postgres table {stable} (granularity DAY/MONTH/TOTAL, period_start)"
                     + (f" and {', '.join(_stable_name(plugin, r.name) for r in plugin.rollups)}" if plugin.rollups else "")
                     + ". Waits (no materialization) until plugin_models built the current model.",
@@ -145,9 +187,13 @@ def postgres_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
             ready = built(con, plugin)
         if not ready:
             context.log.info(f"{stable}: plugin_models has not built model {plugin.name!r} as now declared; nothing published")
+            yield dg.AssetCheckResult(check_name=read_back_check(plugin), passed=True, metadata={"read_back": "not run"},
+                                      description="Nothing published, nothing read back: waiting for plugin_models to "
+                                      "build the model as now declared.")
             return
         published = publish_plugin(plugin, warehouse, postgres)
         main = published.pop(stable)
-        yield dg.MaterializeResult(metadata=main | {f"{name}: written": p["written"] for name, p in published.items()})
+        yield dg.MaterializeResult(metadata=main | {f"{name}: written": p["written"] for name, p in published.items()},
+                                   check_results=[check_plugin(plugin, warehouse, postgres)])
 
     return _postgres

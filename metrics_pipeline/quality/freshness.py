@@ -11,8 +11,6 @@ import duckdb
 from metrics_pipeline.quality.settings import QualitySettings
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
-# The stall check looks once a day, after the daily run.
-STALL_CHECK_CRON = "30 14 * * *"
 
 
 def newest_source_day(con: duckdb.DuckDBPyConnection, source: str) -> date | None:
@@ -42,8 +40,9 @@ def _stall_check(asset: str, source: str):
         asset=dg.AssetKey(asset),
         name=f"{source}_source_not_stalled",
         pool=WAREHOUSE_POOL,
-        automation_condition=dg.AutomationCondition.cron_tick_passed(STALL_CHECK_CRON, "UTC"),
-        description=f"WARN: the {source} source's newest day with rows is at most METRICS_SOURCE_STALL_DAYS behind today (UTC).",
+        description=f"WARN: the {source} source's newest day with rows is at most METRICS_SOURCE_STALL_DAYS behind "
+        "today (UTC); it runs with every landing, the schedule's included. What to do: check the upstream export "
+        "or ingestion.",
     )
     def _check(quality_settings: QualitySettings, warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as con:

@@ -1,4 +1,5 @@
-"""Copies the warehouse's restatement log to Postgres, for readers who query history there."""
+"""Copies the warehouse's restatement log to Postgres, for readers who query history there; read back
+in the same step and made equal to the warehouse's rows by sink_reconciliation_job."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from metrics_pipeline.asset_conventions import OWNERS
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
+from metrics_pipeline.sinks.read_back import Aggregate, ReadBack, compare_postgres, read_back_result, read_back_spec
+from metrics_pipeline.sinks.reconcile import Repaired, sync_table
 
 COLUMNS = ("id", "sink", "plugin_name", "metric", "granularity", "period_start", "repo",
            "old_value", "new_value", "run_id", "restated_at")
+KEY = ["postgres", "restatements"]
+READ_BACK_CHECK = "postgres_restatements_read_back"
+SUMS = Aggregate("restatements", "sink", ("id", "old_value", "new_value"), ("restated_at",))
 
 
 def copy_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dict:
@@ -31,14 +37,37 @@ def copy_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResource) ->
     return {"copied": len(rows), "restatements": total}
 
 
+def check_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+    """Per sink: row count and sums of ids, values and times equal the warehouse's."""
+    with warehouse.connect() as con, postgres.connect() as connection:
+        compared = compare_postgres(con, connection, [ReadBack(SUMS, "restatements")])
+    return read_back_result(READ_BACK_CHECK, "Postgres", compared)
+
+
+def reconcile_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> list[Repaired]:
+    """Postgres holds exactly the warehouse's rows: missing and changed ones rewritten, others deleted."""
+    with warehouse.connect() as con:
+        rows = con.sql(f"SELECT {', '.join(COLUMNS)} FROM restatements").to_arrow_table()
+    with postgres.connect() as connection:
+        apply_migrations(connection)
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # warehouse times are naive UTC
+            cursor.execute("LOCK TABLE restatements IN SHARE ROW EXCLUSIVE MODE")
+            repairs = sync_table(cursor, "restatements", COLUMNS, ("id",), rows)
+    return [(dg.AssetKey(KEY), repairs, check_restatements(warehouse, postgres))]
+
+
 @dg.asset(
-    key=["postgres", "restatements"],
+    key=KEY,
     deps=[dg.AssetKey(["dynamodb", "install_activity"]), dg.AssetKey(["dynamodb", "github_activity"])],
     group_name="quality",
     kinds={"postgres"},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
+    check_specs=[read_back_spec(READ_BACK_CHECK, dg.AssetKey(KEY), "Per sink, the row count and the sums of ids, "
+                                "old and new values and times equal the warehouse's restatement rows.")],
 )
 def postgres_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """The restatement log in Postgres: published values that later runs changed, when and why."""
-    return dg.MaterializeResult(metadata=copy_restatements(warehouse, postgres))
+    copied = copy_restatements(warehouse, postgres)
+    return dg.MaterializeResult(metadata=copied, check_results=[check_restatements(warehouse, postgres)])

@@ -46,7 +46,8 @@ def compare(dynamodb: set[tuple], postgres: set[tuple], pending: int) -> dg.Asse
     pool=WAREHOUSE_POOL,
 )
 def sinks_agree(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
-    """DynamoDB and Postgres hold the same DAY/MONTH/TOTAL installs and commit TOTALs."""
+    """DynamoDB and Postgres hold the same DAY/MONTH/TOTAL installs and commit TOTALs. What to do:
+    run sink_reconciliation_job; it repairs both from the warehouse."""
     with warehouse.connect() as con:
         dynamodb = set(con.execute(DYNAMODB_FIGURES_SQL).fetchall())
         pending = con.execute(PENDING_SQL).fetchall()[0][0]

@@ -241,7 +241,8 @@ def _not_available(keys: list[str], source) -> dict[str, Outcome]:
 def raw_installs_unmatched_projects(
     context: dg.AssetCheckExecutionContext, installs_source: InstallsSource, registry: PluginRegistry
 ):
-    """WARN: downloaded projects that are not registry plugins but look like one (another spelling)."""
+    """WARN: downloaded projects that are not registry plugins but look like one (another spelling).
+    What to do: correct the plugin's name in the registry; the late-data sensor re-runs the days."""
     keys = context.partition_keys
     if not hasattr(installs_source, "window_files"):
         yield from partition_evaluations(context, _not_available(keys, installs_source), WARN)
@@ -258,7 +259,8 @@ def raw_commits_unmatched_repos(
     context: dg.AssetCheckExecutionContext, commits_source: CommitsSource, registry: PluginRegistry, github: GitHubApi
 ):
     """WARN: commit repos that are a registry repo renamed or moved (GitHub's answer with a token,
-    owner and name compared apart without), and registry plugins whose code_repository is not GitHub."""
+    owner and name compared apart without), and registry plugins whose code_repository is not GitHub.
+    What to do: set code_repository to the repo's current URL; the late-data sensor re-runs the days."""
     keys = context.partition_keys
     loaded = registry.load()
     not_github = [line for line in loaded.quarantined if NOT_GITHUB_REPO in line]

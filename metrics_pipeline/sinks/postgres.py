@@ -169,17 +169,20 @@ def publish(
     before_commit: Callable[[], None] | None = None, incremental: bool = False,
 ) -> dict:
     """Load the desired rows into Postgres (migrating first): with `incremental`, only the periods
-    the table's feed says changed, then its cursor moves; rows whose key Postgres cannot index are
-    quarantined, the rest are loaded."""
-    with warehouse.connect() as con:
-        todo = table.feed.pending(con) if incremental and table.feed else None
-        scope = table.feed.scope(todo) if todo is not None else SinkScope.everything()
-        with scope.registered(con) as params:
-            rows = con.sql(table.source_sql, params=bind(table.source_sql, params)).to_arrow_table().rename_columns(table.columns)
-        rows, quarantine = split_postgres_rows(con, f"postgres:{table.name}", [n for n, _ in table.keys], rows,
-                                               replace=scope == SinkScope.everything())
+    the table's feed says changed (everything into an empty table: a new database), then its cursor
+    moves; rows whose key Postgres cannot index are quarantined, the rest are loaded."""
     with postgres.connect() as connection:
         apply_migrations(connection)
+        exists = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [table.name]).fetchone()[0]
+        empty = not exists or connection.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table.name})").fetchone()[0]
+        connection.rollback()
+        with warehouse.connect() as con:
+            todo = table.feed.pending(con) if incremental and table.feed else None
+            scope = table.feed.scope(todo) if todo is not None and not empty else SinkScope.everything()
+            with scope.registered(con) as params:
+                rows = con.sql(table.source_sql, params=bind(table.source_sql, params)).to_arrow_table()
+            rows, quarantine = split_postgres_rows(con, f"postgres:{table.name}", [n for n, _ in table.keys],
+                                                   rows.rename_columns(table.columns), replace=scope == SinkScope.everything())
         result = load_rows(connection, table, rows, before_commit, scope) | quarantine | {"scope": scope.describe()}
     if todo is not None:
         with warehouse.connect() as con:

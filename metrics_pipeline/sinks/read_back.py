@@ -227,6 +227,7 @@ class ReadBack:
     params: Sequence | dict = ()
     store_where: str = ""
     store_params: Sequence = ()
+    label: str | None = None  # how differences name the table (default: its name)
 
 
 def compare_postgres(con, connection, read_backs: Sequence[ReadBack]) -> list[Compared]:
@@ -238,7 +239,7 @@ def compare_postgres(con, connection, read_backs: Sequence[ReadBack]) -> list[Co
         actual = figures(connection.execute(rb.aggregate.sql(table, postgres=True, where=rb.store_where),
                                             rb.store_params).fetchall()) if exists else {}
         expected = figures(con.execute(rb.aggregate.sql(rb.desired), rb.params).fetchall())
-        found.append(Compared(table, rb.aggregate.labels, _without_empty(expected), _without_empty(actual)))
+        found.append(Compared(rb.label or table, rb.aggregate.labels, _without_empty(expected), _without_empty(actual)))
     return found
 
 

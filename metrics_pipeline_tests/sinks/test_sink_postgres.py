@@ -1,10 +1,12 @@
 """Postgres sink against a real throwaway cluster: exact rows, reruns, migrations, DSN errors."""
 
+import uuid
 from datetime import date, datetime
 
 import dagster as dg
 import psycopg
 import pytest
+from psycopg import conninfo
 
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
@@ -119,3 +121,18 @@ def test_unset_env_var_is_named():
     )
     with pytest.raises(Exception, match="METRICS_POSTGRES_DSN_UNSET_IN_TESTS"):
         definitions.resolve_implicit_global_asset_job_def().execute_in_process()
+
+
+def test_a_new_empty_database_gets_everything_though_nothing_changed(warehouse, postgres_database, postgres_dsn):
+    """A fresh database (make dev's throwaway cluster, a restore to an empty one) is filled whole."""
+    rollups = hub_scenario()
+    write_rollups(warehouse, rollups)
+    materialize(warehouse, postgres_database)
+    assert materialize(warehouse, postgres_database)["postgres__install_activity"]["scope"] == "nothing"
+    fresh = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{fresh}"')
+    dsn = conninfo.make_conninfo(postgres_dsn, dbname=fresh)
+    metadata = materialize(warehouse, dsn)
+    assert metadata["postgres__install_activity"]["scope"] == "everything"
+    assert read_rows(dsn) == (expected_install_rows(rollups), expected_github_rows(rollups))

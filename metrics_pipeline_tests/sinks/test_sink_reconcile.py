@@ -11,7 +11,7 @@ from metrics_pipeline.sinks import postgres as pg
 from metrics_pipeline.sinks.definitions import SINK_ASSETS
 from metrics_pipeline.sinks.dynamodb import GITHUB_SINK, INSTALL_SINK, publish_github_activity, publish_install_activity
 from metrics_pipeline.sinks.read_back import check_dynamodb, check_postgres
-from metrics_pipeline.sinks.reconcile import sink_reconciliation_job
+from metrics_pipeline.sinks.reconcile import reconciliation_job
 from metrics_pipeline_tests.sinks.sink_helpers import (
     expected_github_items,
     expected_github_rows,
@@ -80,7 +80,7 @@ def test_reconciliation_repairs_drift_the_checks_caught_and_keeps_publishes_exac
     postgres_check = check_postgres(pg.INSTALL_ACTIVITY, warehouse, postgres)
     assert (postgres_check.passed, postgres_check.severity) == (False, dg.AssetCheckSeverity.ERROR)
 
-    result = sink_reconciliation_job.execute_in_process(
+    result = reconciliation_job().execute_in_process(  # the hub's tables: what every deployment has
         resources=resources, run_config={"ops": {"reconcile_dynamodb_tables": {"config": {"as_of_date": AS_OF.isoformat()}}}}
     )
     assert result.success
