@@ -113,16 +113,37 @@ def plans(data: dict, state: Path) -> dict[str, list[dict]]:
     }
 
 
-def one_repeat(i: int, data: dict, servers: dict, work: Path) -> dict:
+def postgres_instance(config: str, dsn: str, database: str) -> str:
+    """The repo's dagster.yaml with deploy/dagster.yaml's storages, on the bench's Postgres (no TLS)."""
+    import yaml
+    from psycopg import conninfo
+
+    params = conninfo.conninfo_to_dict(dsn)
+    profile = yaml.safe_load((BENCH.parent / "deploy" / "dagster.yaml").read_text())
+    local = yaml.safe_load(config)
+    local.pop("event_log_storage", None)
+    db = {"scheme": "postgresql+psycopg2", "hostname": params["host"], "port": int(params["port"]),
+          "username": params["user"], "password": params.get("password") or "unused", "db_name": database}
+    for name in ("run_storage", "event_log_storage", "schedule_storage"):
+        local[name] = {**profile[name], "config": {"postgres_db": db}}
+    return yaml.safe_dump(local)
+
+
+def one_repeat(i: int, data: dict, servers: dict, work: Path, instance: str = "sqlite") -> dict:
     import psycopg
 
     state = work / f"state-{i}"
     shutil.rmtree(state, ignore_errors=True)
     (state / "dagster").mkdir(parents=True)
-    shutil.copy(BENCH.parent / "dagster.yaml", state / "dagster" / "dagster.yaml")
     database = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(servers["dsn"], autocommit=True) as con:
         con.execute(f"CREATE DATABASE {database}")
+        if instance == "postgres":
+            con.execute(f"CREATE DATABASE {database}_dagster")
+    config = (BENCH.parent / "dagster.yaml").read_text()
+    if instance == "postgres":  # the production profile's storage (deploy/dagster.yaml) on the bench cluster
+        config = postgres_instance(config, servers["dsn"], f"{database}_dagster")
+    (state / "dagster" / "dagster.yaml").write_text(config)
     late_dir = data["dir"] / "downloads" / "late"
     shutil.rmtree(late_dir, ignore_errors=True)
     if data["live"].exists():
@@ -167,6 +188,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=1, choices=(1, 3), help="years of history (1: 365 days, 3: 1,095)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--instance", choices=("sqlite", "postgres"), default="sqlite",
+                        help="Dagster storage: the repo's dagster.yaml, or deploy/dagster.yaml's Postgres storage")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "metrics-bench",
                         help="generated data (kept between invocations) and scratch state")
     args = parser.parse_args()
@@ -183,27 +206,29 @@ def main() -> None:
     moto, endpoint = start_dynamodb()
     runs: list[dict] = []
     (BENCH / "results").mkdir(exist_ok=True)
-    path = BENCH / "results" / f"runs-scale{args.scale}.json"
-    report = {"scale": args.scale, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "nproc": os.cpu_count(),
+    suffix = "" if args.instance == "sqlite" else f"-{args.instance}"
+    path = BENCH / "results" / f"runs-scale{args.scale}{suffix}.json"
+    report = {"scale": args.scale, "instance": args.instance, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "nproc": os.cpu_count(),
               "dynamodb_server": "moto_server", "data": {k: str(v) for k, v in data.items() if k not in ("dir", "held", "live")},
               "runs": runs}
     try:
         for i in range(args.repeat):
             print(f"repeat {i + 1}/{args.repeat}", flush=True)
-            runs.append(one_repeat(i, data, {"dsn": postgres.dsn, "endpoint": endpoint}, args.work))
+            runs.append(one_repeat(i, data, {"dsn": postgres.dsn, "endpoint": endpoint}, args.work, args.instance))
             path.write_text(json.dumps(report, indent=1))  # kept after each repeat
     finally:
         moto.stop()
         postgres.stop()
-    print(f"\nwrote {path}\n\n| run | whole s | run s | of which Dagster event writes s (events) | CPU s | peak MiB "
-          "| items written (DynamoDB) | load 1m |\n|---|---|---|---|---|---|---|---|")
+    print(f"\nwrote {path}\n\n| run | whole s | runs | run s | of which Dagster event writes s (events, ms each) | CPU s "
+          "| peak MiB | items written (DynamoDB) | load 1m |\n|---|---|---|---|---|---|---|---|---|")
     for name in ("backfill", "new_day", "rerun", "late_row", "noop", "floor_duckdb", "floor_dynamodb"):
         rs = [r[name] for r in runs]
         items = sum(median(rs, "figures", f"dynamodb/{t}", "written") for t in ("install_activity", "github_activity"))
         items = median(rs, "items") if name == "floor_dynamodb" else items
-        events = f"{median(rs, 'dagster_event_writes_s'):.2f} ({median(rs, 'dagster_events'):,.0f})" if "dagster_events" in rs[0] else "—"
-        print(f"| {name} | {median(rs, 'whole_s'):.2f} | {median(rs, 'run_s'):.3f} | {events} | {median(rs, 'cpu_s'):.2f} "
-              f"| {median(rs, 'peak_mib'):.0f} | {items:,.0f} | {', '.join(str(r['load_1m']) for r in rs)} |")
+        count, seconds = median(rs, "dagster_events"), median(rs, "dagster_event_writes_s")
+        events = f"{seconds:.2f} ({count:,.0f}, {1000 * seconds / count:.1f})" if count else "—"
+        print(f"| {name} | {median(rs, 'whole_s'):.2f} | {median(rs, 'runs'):.0f} | {median(rs, 'run_s'):.3f} | {events} "
+              f"| {median(rs, 'cpu_s'):.2f} | {median(rs, 'peak_mib'):.0f} | {items:,.0f} | {', '.join(str(r['load_1m']) for r in rs)} |")
 
 
 if __name__ == "__main__":

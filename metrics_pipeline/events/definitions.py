@@ -13,11 +13,8 @@ import dagster as dg
 from metrics_pipeline.collector.settings import (
     S3_BUCKET_SETTING, S3_ENDPOINT_SETTING, S3_PREFIX_SETTING, SPOOL_SETTING, spool_dir_from,
 )
-from metrics_pipeline.events.assets import daily_events, monthly_events, raw_events
 from metrics_pipeline.events.influxdb import URL_SETTING, InfluxDBResource
 from metrics_pipeline.events.segment_sources import LocalSegmentSource, S3SegmentSource, SegmentSource
-from metrics_pipeline.events.sensor import event_segments_sensor
-from metrics_pipeline.events.sinks import influxdb_daily_events, postgres_events, postgres_events_monthly
 
 
 def segment_source_from(env: Mapping[str, str]) -> SegmentSource:
@@ -38,6 +35,11 @@ def events_enabled(env: Mapping[str, str]) -> bool:
 def definitions(env: Mapping[str, str]) -> dg.Definitions:
     if not events_enabled(env):
         return dg.Definitions()
+    # Imported only when enabled: a deployment without events loads nothing of the domain.
+    from metrics_pipeline.events.assets import daily_events, monthly_events, raw_events
+    from metrics_pipeline.events.sensor import event_segments_sensor
+    from metrics_pipeline.events.sinks import influxdb_daily_events, postgres_events, postgres_events_monthly
+
     influx = bool(env.get(URL_SETTING))
     daily = [raw_events, daily_events, postgres_events] + ([influxdb_daily_events] if influx else [])
     resources: dict = {"event_segments": segment_source_from(env)}
