@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `dg check defs` and `dg launch --assets ... --partition-range` on demo data, in the project's venv.
+# `dg check defs`, a landing range and the rollups it changed via `dg launch`, on demo data in the project's venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
@@ -11,9 +11,8 @@ export METRICS_START_DATE=2024-02-20
 . scripts/demo_env.sh
 python -m metrics_pipeline.demo.generate --out "$METRICS_HOME/demo" --start 2024-02-20 --end 2024-03-05 --plugins 60 --untracked 20
 dg check defs
-dg launch --assets raw_installs,daily_installs,raw_commits --partition-range 2024-02-26...2024-03-02
-dg launch --assets monthly_installs,monthly_commits --partition-range 2024-02-01...2024-03-01
-dg launch --assets total_installs,total_commits,latest_commits
+dg launch --assets raw_installs,raw_commits --partition-range 2024-02-26...2024-03-02
+dg launch --assets daily_installs,monthly_installs,total_installs,monthly_commits,total_commits,latest_commits
 python - <<'PY'
 import duckdb, os
 con = duckdb.connect(os.environ["METRICS_WAREHOUSE_PATH"], read_only=True)

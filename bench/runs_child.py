@@ -119,9 +119,9 @@ def run_jobs(plan: list[dict], as_of: str) -> dict:
                 cursor_file = entry["cursor_file"]
                 cursor = open(cursor_file).read() if os.path.exists(cursor_file) else None
                 resources = {k: definitions.resources[k] for k in ("installs_source", "commits_source", "registry", "warehouse")}
-                context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repository,
-                                                  resources=resources)
-                data = late_data_sensor.evaluate_tick(context)
+                with dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repository,
+                                             resources=resources) as context:
+                    data = late_data_sensor.evaluate_tick(context)
                 if data.cursor:
                     with open(cursor_file, "w") as handle:
                         handle.write(data.cursor)

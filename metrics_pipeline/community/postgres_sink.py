@@ -17,6 +17,7 @@ from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
 from metrics_pipeline.sinks.read_back import Aggregate, ReadBack, compare_postgres, read_back_result, read_back_spec
+from metrics_pipeline.sinks.reconcile import Repaired
 
 _METRICS = ", ".join(name for name, _, _ in METRIC_COLUMNS[2:])
 
@@ -123,7 +124,7 @@ def check_community(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> d
     return read_back_result(READ_BACK_CHECK, "Postgres", compared)
 
 
-def reconcile_community(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> list:
+def reconcile_community(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> list[Repaired]:
     """A publish compares every table whole: rows written were missing or changed, rows deleted extra."""
     result = publish_community(warehouse, postgres)
     repairs = {name: {"desired_rows": c["desired"], "repaired_rows": c["written"], "deleted_extra": c["deleted"]}

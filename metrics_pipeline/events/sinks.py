@@ -119,9 +119,9 @@ INFLUX_FEED = SinkFeed(f"influxdb/{INFLUX_MEASUREMENT}", days=("daily_events",))
 
 RAW_CHECK, MONTHLY_CHECK, INFLUX_CHECK = ("postgres_events_read_back", "postgres_events_monthly_read_back",
                                          f"influxdb_{INFLUX_MEASUREMENT}_read_back")
-_SUSPECT = " OR ".join(  # a superset of what `_raw_refusal` refuses; only these rows reach Python
+_SUSPECT = " OR ".join(  # a superset of what `_raw_refusal` refuses in landed JSON; only these rows reach Python
     ["NOT isfinite(coalesce(response_ms, 0))", "contains(properties, 'Infinity')", "contains(properties, 'NaN')",
-     "contains(properties, '\\u')"]
+     "regexp_matches(properties, '\\\\u(0000|[dD][89a-fA-F])')"]
     + [f"contains(coalesce({c}, ''), chr(0))" for c in ("product", "event_type", "user_id", "session_id", "idempotency_key")])
 _FINITE = "CASE WHEN isfinite({0}) THEN {0} END AS {0}"
 # What each store should hold (DuckDB), column for column: the reconciliation writes it, the checks sum it.
@@ -309,10 +309,10 @@ def reconcile_postgres_events(warehouse: DuckDBWarehouse, postgres: PostgresReso
     keep_from, raw = _keep_from(), Counter()
     with warehouse.connect() as con, _refused(con, keep_from), postgres.connect() as connection:
         apply_migrations(connection)
-        days = {d for (d,) in con.execute("SELECT DISTINCT event_day FROM raw_events WHERE event_day >= ?", [keep_from])
-                .fetchall()} | {d for (d,) in connection.execute(
-                    "SELECT DISTINCT event_day FROM events_raw WHERE event_day >= %s", [keep_from]).fetchall()}
         with connection.transaction(), connection.cursor() as cursor:
+            days = {d for (d,) in con.execute("SELECT DISTINCT event_day FROM raw_events WHERE event_day >= ?", [keep_from])
+                    .fetchall()} | {d for (d,) in cursor.execute(
+                        "SELECT DISTINCT event_day FROM events_raw WHERE event_day >= %s", [keep_from]).fetchall()}
             for day in sorted(days):  # a day at a time: memory stays one day's events
                 rows = con.sql(f"SELECT * FROM ({RAW_DESIRED}) AS d WHERE event_day = $day",
                                params={"keep_from": keep_from, "day": day}).to_arrow_table()

@@ -20,7 +20,7 @@ from metrics_pipeline.landing.batch import (
     future_cutoff,
     midnight,
 )
-from metrics_pipeline.landing.catalog import FileCatalog, FileProblem, Measured, Selection
+from metrics_pipeline.landing.catalog import FileCatalog, FileProblem, Measured, Selection, schema_groups
 from metrics_pipeline.landing.files import SourceFile, file_arrivals, list_source_files, scratch_connection
 
 # Columns of SourceBatch.rows for installs; one row per group of qualifying downloads.
@@ -106,28 +106,61 @@ class FileInstallsSource(InstallsSource):
         "details.ci": ("ci", "BOOLEAN"),
     }
 
+    def _types_problem(self, con: duckdb.DuckDBPyConnection, path: str) -> FileProblem | None:
+        """Why the file's required columns are missing or mistyped; None when they are usable."""
+        try:
+            columns = ", ".join(f"{path_} AS {alias}" for path_, (alias, _) in self._REQUIRED.items())
+            types = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT {columns} FROM read_parquet(?)", [path]).fetchall()}
+        except duckdb.Error as error:
+            return FileProblem(_first_line(error))
+        for path_, (alias, expected) in self._REQUIRED.items():
+            if not str(types[alias]).startswith(expected) and str(types[alias]) != "NULL":
+                return FileProblem(f"column {path_} is {types[alias]}, expected {expected}")
+        return None
+
+    _SPAN_SQL = ("SELECT {by} min(timestamp)::DATE, max(timestamp)::DATE, count(*) FILTER (WHERE timestamp IS NULL), "
+                 "count(*) FILTER (WHERE timestamp > ?) FROM read_parquet(?{filename}) {group}")
+
+    @staticmethod
+    def _measured(first, last, undated, future) -> Measured:
+        dropped = {reason: n for reason, n in (("no timestamp", undated), ("timestamp in the future", future)) if n}
+        return Measured(None if first is None else (first, last), dropped)
+
     def _measure(self, f: SourceFile) -> Measured:
         """One file on its own: required columns and types, its event days, its unusable rows."""
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
+            problem = self._types_problem(con, f.path)
+            if problem:
+                raise problem
+            row = con.execute(self._SPAN_SQL.format(by="", filename="", group=""), [future_cutoff(), f.path]).fetchall()[0]
+        return self._measured(*row)
+
+    def _measure_many(self, files: list[SourceFile]) -> dict[str, Measured | FileProblem]:
+        """Files sharing a schema measured by one query; a file the shared read fails on is left to
+        `_measure` (alone), so it cannot spoil the others."""
+        found: dict[str, Measured | FileProblem] = {}
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
             try:
-                columns = ", ".join(f"{path} AS {alias}" for path, (alias, _) in self._REQUIRED.items())
-                types = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT {columns} FROM read_parquet(?)", [f.path]).fetchall()}
-            except duckdb.Error as error:
-                raise FileProblem(_first_line(error)) from None
-            for path, (alias, expected) in self._REQUIRED.items():
-                if not str(types[alias]).startswith(expected) and str(types[alias]) != "NULL":
-                    raise FileProblem(f"column {path} is {types[alias]}, expected {expected}")
-            first, last, undated, future = con.execute(
-                "SELECT min(timestamp)::DATE, max(timestamp)::DATE, count(*) FILTER (WHERE timestamp IS NULL), "
-                "count(*) FILTER (WHERE timestamp > ?) FROM read_parquet(?)",
-                [future_cutoff(), f.path],
-            ).fetchall()[0]
-        dropped = {reason: n for reason, n in (("no timestamp", undated), ("timestamp in the future", future)) if n}
-        return Measured(None if first is None else (first, last), dropped)
+                groups = schema_groups(con, [f.path for f in files])
+            except duckdb.Error:
+                return found
+            for paths in groups:
+                if self._types_problem(con, paths[0]):
+                    continue  # each file measured alone, so its message names its own columns
+                try:
+                    rows = con.execute(self._SPAN_SQL.format(by="filename,", filename=", filename = true", group="GROUP BY filename"),
+                                       [future_cutoff(), paths]).fetchall()
+                except duckdb.Error:
+                    continue
+                found |= dict.fromkeys(paths, Measured(None, {}))  # a file without rows has no group
+                found |= {name: self._measured(*values) for name, *values in rows}
+        return found
 
     def _select(self, start: date, end: date) -> Selection:
-        return FileCatalog("downloads", self.directory, self.warehouse_path).select(self._files(), start, end, self._measure)
+        return FileCatalog("downloads", self.directory, self.warehouse_path).select(self._files(), start, end, self._measure,
+                                                                            self._measure_many)
 
     def window_files(self, start: date, end: date) -> list[str]:
         """The readable files that can hold days of [start, end) (each identical file once)."""
@@ -232,7 +265,7 @@ class FileInstallsSource(InstallsSource):
 
     def arrivals_since(self, cursor: str | None) -> Arrivals:
         files = self._files()
-        usable = {f.path for f in FileCatalog("downloads", self.directory, self.warehouse_path).usable(files, self._measure)}
+        usable = {f.path for f in FileCatalog("downloads", self.directory, self.warehouse_path).usable(files, self._measure, self._measure_many)}
         return file_arrivals(files, cursor, lambda new: self._per_day([f for f in new if f.path in usable], "max(f.arrived_at)"))
 
     def days_with_downloads(self, plugin_names: Sequence[str]) -> set[date]:

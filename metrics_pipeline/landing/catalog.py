@@ -1,7 +1,8 @@
 """The catalog of source files: what each file holds, keyed by (path, mtime, size).
 
-Every file is measured on its own, so one unreadable or malformed file is quarantined with its path
-and reason while every other file is used; identical content under two names is used once; rows a
+Every file is measured on its own (files sharing a schema in one query, a file that query cannot read
+alone), so one unreadable or malformed file is quarantined with its path and reason while every other
+file is used; identical content under two names is used once; rows a
 file holds that no partition can use are counted by reason. A partition opens only the files that
 can hold its days, so a daily run costs the same with one year of files or ten.
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from metrics_pipeline.landing.files import SourceFile
 
+MeasureMany = Callable[[list[SourceFile]], dict[str, "Measured | FileProblem"]]
 _DATE_IN_NAME = re.compile(r"(\d{4})[-_/]?(\d{2})[-_/]?(\d{2})")
 
 
@@ -120,24 +122,31 @@ class FileCatalog:
         temporary.write_text(json.dumps(entries))
         temporary.replace(self.path)  # atomic: concurrent readers see old or new, never half
 
-    def entries(self, files: list[SourceFile], measure: Callable[[SourceFile], Measured]) -> dict[str, dict]:
-        """Every listed file's entry; new or changed files are measured (one at a time) first."""
+    def entries(self, files: list[SourceFile], measure: Callable[[SourceFile], Measured],
+                measure_many: MeasureMany | None = None) -> dict[str, dict]:
+        """Every listed file's entry; new or changed files are measured first (together when the
+        source can, else one at a time)."""
         cached = self._read()
+        stale = [f for f in files if (cached.get(f.path) or {}).get("key") != [f.mtime_ns, f.size]]
+        found = measure_many(stale) if measure_many and len(stale) > 1 else {}
         fresh = {}
         for f in files:
             entry = cached.get(f.path)
             if entry is None or entry.get("key") != [f.mtime_ns, f.size]:
-                entry = self._measure(f, measure, entry)
+                entry = self._measure(f, measure, entry, found.get(f.path))
             fresh[f.path] = entry
         if fresh != cached:
             self._write(fresh)
         return fresh
 
     @staticmethod
-    def _measure(f: SourceFile, measure: Callable[[SourceFile], Measured], previous: dict | None) -> dict:
+    def _measure(f: SourceFile, measure: Callable[[SourceFile], Measured], previous: dict | None,
+                 found: Measured | FileProblem | None = None) -> dict:
         entry = {"key": [f.mtime_ns, f.size], "digest": _digest(f.path)}
         try:
-            found = measure(f)
+            if isinstance(found, FileProblem):
+                raise found
+            found = found or measure(f)
         except FileProblem as problem:
             days = _span(previous) or _days_from_name(f.path)
             return entry | {"error": str(problem), "span": None, "days": None if days is None else [d.isoformat() for d in days]}
@@ -145,10 +154,11 @@ class FileCatalog:
         return entry | {"span": span, "dropped": found.dropped, "samples": found.samples}
 
     def select(
-        self, files: list[SourceFile], start: date, end: date, measure: Callable[[SourceFile], Measured]
+        self, files: list[SourceFile], start: date, end: date, measure: Callable[[SourceFile], Measured],
+        measure_many: MeasureMany | None = None,
     ) -> Selection:
         """The usable files whose event days may fall in [start, end), one per distinct content."""
-        entries = self.entries(files, measure)
+        entries = self.entries(files, measure, measure_many)
         first, last = start, date.fromordinal(end.toordinal() - 1)
         chosen: dict[str, str] = {}  # digest -> the first path (sorted) holding it
         selection = Selection([], [], [], {}, {}, {})
@@ -182,6 +192,18 @@ class FileCatalog:
             selection.samples.update(entry.get("samples", {}))
         return selection
 
-    def usable(self, files: list[SourceFile], measure: Callable[[SourceFile], Measured]) -> list[SourceFile]:
+    def usable(self, files: list[SourceFile], measure: Callable[[SourceFile], Measured],
+               measure_many: MeasureMany | None = None) -> list[SourceFile]:
         """Every file that can be read: not quarantined, not a copy of another."""
-        return self.select(files, date.min, date.max, measure).files
+        return self.select(files, date.min, date.max, measure, measure_many).files
+
+
+def schema_groups(con, paths: list[str]) -> list[list[str]]:
+    """Parquet files grouped by identical schema (names, types, nesting), read from their footers."""
+    schemas: dict[str, list[tuple]] = {}
+    for row in con.execute("SELECT * FROM parquet_schema(?)", [paths]).fetchall():
+        schemas.setdefault(row[0], []).append(row[1:])
+    groups: dict[tuple, list[str]] = {}
+    for path in paths:
+        groups.setdefault(tuple(schemas.get(path, ())), []).append(path)
+    return list(groups.values())

@@ -27,6 +27,7 @@ from metrics_pipeline.sinks import postgres as pg
 from metrics_pipeline.sinks.read_back import (
     Aggregate, ReadBack, compare_postgres, published_rows_sql, read_back_result, read_back_spec,
 )
+from metrics_pipeline.sinks.reconcile import Repaired
 from metrics_pipeline.sinks.scope import SinkFeed, SinkScope, in_days, in_months
 
 _GRANULARITY = {"day": ("DAY", in_days), "month_start": ("MONTH", in_months), None: ("TOTAL", None)}
@@ -151,13 +152,15 @@ def check_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: Pos
     return read_back_result(read_back_check(plugin), "Postgres", compared)
 
 
-def reconcile_plugins(plugins: tuple[MetricPlugin, ...], warehouse: DuckDBWarehouse, postgres: PostgresResource) -> list:
+def reconcile_plugins(plugins: tuple[MetricPlugin, ...], warehouse: DuckDBWarehouse,
+                      postgres: PostgresResource) -> list[Repaired]:
     """Every installed plugin whose model is built: each table made equal to the warehouse (a full diff)."""
     repaired = []
     for plugin in plugins:
         with warehouse.connect() as con:
-            if not built(con, plugin):
-                continue  # its sink waits for plugin_models as well
+            if not built(con, plugin):  # its sink waits for plugin_models as well
+                dg.get_dagster_logger().info(f"plugin_{plugin.name}: not reconciled, plugin_models has not built its model yet")
+                continue
         published = publish_plugin(plugin, warehouse, postgres, incremental=False)
         repairs = {name: {"desired_rows": p["desired_rows"], "repaired_rows": p["written"], "deleted_extra": p["deleted"]}
                    for name, p in published.items()}

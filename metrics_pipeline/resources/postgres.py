@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import dagster as dg
 import psycopg
 from psycopg import conninfo
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 DSN_ENV_VAR = "METRICS_POSTGRES_DSN"
 
@@ -34,14 +34,52 @@ class PostgresResource(dg.ConfigurableResource):
     dsn: str = Field(description=f"libpq DSN or URI; set through {DSN_ENV_VAR}.")
     connect_timeout_seconds: int = 10
 
+    _held: psycopg.Connection | None = PrivateAttr(default=None)
+    _in_run: bool = PrivateAttr(default=False)
+    _busy: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._in_run = True
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        held, self._held, self._in_run = self._held, None, False
+        if held is not None:
+            held.close()
+
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        """An autocommit=False connection; the caller commits (one transaction per partition)."""
-        connection = self._open()
+        """An autocommit=False connection; the caller commits (one transaction per partition). Within a
+        run one connection serves every step (a connection costs a TLS and auth round trip); what a
+        caller left uncommitted is rolled back, and a broken connection is replaced."""
+        if not self._in_run or self._busy:  # outside a run, or nested inside another caller's transaction
+            connection = self._open()
+            try:
+                yield connection
+            finally:
+                connection.close()
+            return
+        connection, self._busy = self._checkout(), True
         try:
             yield connection
         finally:
-            connection.close()
+            self._busy = False
+            if not connection.closed and not connection.broken and \
+                    connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                connection.rollback()
+
+    def _checkout(self) -> psycopg.Connection:
+        """The run's connection, starting as a new one would (no temp tables); replaced when the server
+        dropped it since the last step."""
+        if self._held is not None:
+            try:
+                self._held.autocommit = True
+                self._held.execute("DISCARD TEMP")
+                self._held.autocommit = False
+                return self._held
+            except psycopg.Error:
+                self._held.close()
+        self._held = self._open()
+        return self._held
 
     def answers(self) -> bool:
         """Whether the database accepts a connection now (the catch-up sensor asks before re-running a sink)."""

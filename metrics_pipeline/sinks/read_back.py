@@ -213,7 +213,7 @@ def read_back_result(check_name: str, store: str, compared: Sequence[Compared]) 
         f"{RECONCILE_HINT}",
         metadata={"tables": ", ".join(c.table for c in compared), "groups_compared": groups,
                   "groups_differing": len(found), "differences": dg.MetadataValue.json(found[:20]),
-                  "rows_in_store": sum(figures[0] for c in compared for figures in c.actual.values())},
+                  "rows_in_store": sum(values[0] for c in compared for values in c.actual.values())},
     )
 
 

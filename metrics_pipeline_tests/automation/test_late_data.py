@@ -105,13 +105,14 @@ def _repository(scenario):
 
 def test_sensor_requests_one_range_run_per_run_of_stale_days_with_everything_downstream(scenario):
     _history(scenario)
-    context = dg.build_sensor_context(instance=scenario.instance, resources=scenario.resources(), repository_def=_repository(scenario))
-    first = late_data_sensor(context)
+    with dg.build_sensor_context(instance=scenario.instance, resources=scenario.resources(),
+                                 repository_def=_repository(scenario)) as context:
+        first = late_data_sensor(context)
     assert first.run_requests == []
     scenario.downloads.write([Download("2024-01-10 23:00:00", "napari-foo"), Download("2024-01-12 01:00:00", "napari-foo")])
-    context = dg.build_sensor_context(instance=scenario.instance, resources=scenario.resources(), cursor=first.cursor,
-                                      repository_def=_repository(scenario))
-    result = late_data_sensor(context)
+    with dg.build_sensor_context(instance=scenario.instance, resources=scenario.resources(), cursor=first.cursor,
+                                 repository_def=_repository(scenario)) as context:
+        result = late_data_sensor(context)
     requested = sorted(
         (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"], tuple(k.to_user_string() for k in r.asset_selection))
         for r in result.run_requests
@@ -196,8 +197,8 @@ def test_the_sensor_only_reads_the_warehouse_whatever_the_commits_source(tmp_pat
     repository = dg.Definitions(assets=[raw_installs, daily_installs, monthly_installs, raw_commits],
                                 resources=resources).get_repository_def()
     before = hashlib.sha1(scenario.warehouse_path.read_bytes()).hexdigest()
-    context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=repository)
-    assert isinstance(late_data_sensor(context), dg.SensorResult)
+    with dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=repository) as context:
+        assert isinstance(late_data_sensor(context), dg.SensorResult)
     assert hashlib.sha1(scenario.warehouse_path.read_bytes()).hexdigest() == before
 
     # Another process reading the warehouse does not block a sensor that only reads.
@@ -209,8 +210,8 @@ def test_the_sensor_only_reads_the_warehouse_whatever_the_commits_source(tmp_pat
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
-        context = dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=repository)
-        assert isinstance(late_data_sensor(context), dg.SensorResult)
+        with dg.build_sensor_context(instance=scenario.instance, resources=resources, repository_def=repository) as context:
+            assert isinstance(late_data_sensor(context), dg.SensorResult)
         assert time.monotonic() - started < 10
     finally:
         holder.kill()

@@ -29,7 +29,8 @@ def test_events_join_the_graph_once_told_where_segments_are_and_the_sensor_then_
     segments, cursor = plan(None, source, datetime(2024, 3, 1, tzinfo=timezone.utc))
     assert (segments, cursor) == (None, '{"day": "2024-03-01", "seen": {}}')
     warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-    result = event_segments_sensor(dg.build_sensor_context(resources={"event_segments": source, "warehouse": warehouse}))
+    with dg.build_sensor_context(resources={"event_segments": source, "warehouse": warehouse}) as context:
+        result = event_segments_sensor(context)
     assert result.skip_reason is not None and not result.run_requests
 
 
