@@ -22,13 +22,11 @@ def scenario(request, tmp_path) -> Scenario:
     return Scenario(tmp_path, installs_kind=installs_kind, commits_kind=commits_kind)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _private_cache_dir(tmp_path_factory):
-    """File catalogs are caches under XDG_CACHE_HOME; keep the tests' away from the user's."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-    yield
-    patch.undo()
+@pytest.fixture(autouse=True)
+def _empty_machine_cache(tmp_path_factory, monkeypatch):
+    """Pipeline state lives beside the warehouse, never in a per-machine cache: every test starts with
+    an empty XDG_CACHE_HOME, as a fresh container does."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """The code location loads, and its shape (keys, jobs, schedule, sensors, conventions) is pinned."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 import pytest

@@ -22,7 +22,7 @@ from metrics_pipeline.asset_conventions import (
 from metrics_pipeline.changes import WHOLE
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.landing.fingerprints import record_fingerprints
-from metrics_pipeline.landing.guards import SOURCE_FILES_CHECK, drop_allowed, files_check, source_files_spec
+from metrics_pipeline.landing.guards import drop_allowed, files_check, source_files_spec
 from metrics_pipeline.landing.window import land_window
 from metrics_pipeline.partitions import DAILY, FIRST_DAY
 from metrics_pipeline.quality.evaluations import day_label, days_result

@@ -8,12 +8,14 @@ could hold keep their previous rows; everything set aside is written to the `qua
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from metrics_pipeline.changes import day_ranges, describe
 from metrics_pipeline.landing.batch import SourceBatch
+from metrics_pipeline.quality.evaluations import brief
 
 ALLOW_DROP_TAG = "metrics/allow-drop"  # "true": the run may replace landed days with far fewer rows
 MAX_DROP_SETTING = "METRICS_SOURCE_MAX_DROP"  # share of landed rows a window may lose (default 0.5)
@@ -86,7 +88,8 @@ def files_check(asset_key: dg.AssetKey, batch: SourceBatch, incomplete: set[date
     bad = [f"{b.path}: {b.reason} (days {b.days[0]}..{b.days[1]})" for b in selection.bad]
     unplaced = [f"{b.path}: {b.reason} (days unknown)" for b in selection.unplaced]
     days = sorted(incomplete)
-    kept = "" if not days else f" Days keeping their previous values: {changes_text(days)}."
+    kept = "" if not days else f"days {changes_text(days)} keep their previous values; "
+    named = "; ".join(f"{Path(b.path).name}: {b.reason}" for b in [*selection.bad, *selection.unplaced][:2])
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=SOURCE_FILES_CHECK,
@@ -100,7 +103,7 @@ def files_check(asset_key: dg.AssetKey, batch: SourceBatch, incomplete: set[date
             "files_without_usable_rows": dg.MetadataValue.json({b.path: b.reason for b in selection.unusable}),
         },
         description="Every source file these days could come from was read" if not bad and not unplaced else
-        "Quarantined: " + "; ".join([*bad, *unplaced][:5]) + "." + kept,
+        brief(f"{len(bad) + len(unplaced)} quarantined file(s): {kept}{named} (paths in quarantined_files)"),
     )
 
 

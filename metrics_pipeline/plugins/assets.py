@@ -10,6 +10,7 @@ check says why) while the others go on.
 
 
 import hashlib
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -24,7 +25,7 @@ from metrics_pipeline.plugins import compute, derived, store
 from metrics_pipeline.plugins.contract import PluginRefused
 from metrics_pipeline.plugins.rows import PluginRowsSource, missing_columns_message
 from metrics_pipeline.plugins.spec import IMPLEMENTED_SOURCES, MetricPlugin
-from metrics_pipeline.quality.evaluations import Outcome, days_result
+from metrics_pipeline.quality.evaluations import Outcome, brief, days_result
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
 
@@ -40,7 +41,8 @@ def code_version(plugin: MetricPlugin) -> str:
 
 
 def asset_key(plugin: MetricPlugin, part: str) -> dg.AssetKey:
-    return dg.AssetKey(["plugins", plugin.name, part])
+    """`plugins/<name>_<part>`: the graph labels a node by its last part, so it names the plugin."""
+    return dg.AssetKey(["plugins", f"{plugin.name}_{part}"])
 
 
 def consumer(plugin: MetricPlugin) -> str:
@@ -175,7 +177,7 @@ def _results(plugin: MetricPlugin, run: PluginRun):
             yield dg.MaterializeResult(asset_key=asset_key(plugin, table.part), metadata=metadata)
     yield dg.AssetCheckResult(
         asset_key=key, check_name=computed_check(plugin), passed=run.error is None, severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"days": changes.describe(run.ranges)}, description=run.error or "every changed day computed",
+        metadata={"days": changes.describe(run.ranges)}, description=brief(run.error or "every changed day computed", 400),
     )
     for check in plugin.checks:
         outcomes = {day: Outcome(n == 0, {"bad_rows": n}, None if n == 0 else f"{n} bad rows")
@@ -215,8 +217,11 @@ def plugin_models(plugins: tuple[MetricPlugin, ...]) -> dg.AssetsDefinition:
         reading = [p for p in selected if p.name not in runs and ranges[p.name]]
         needed = changes.merge(r for p in reading for r in ranges[p.name])
         paths = sorted({c for p in reading for c in compute.required(p)})
-        with duckdb.connect() as scratch, warehouse.connect() as con:
-            scratch.execute("SET TimeZone = 'UTC'")
+        with tempfile.TemporaryDirectory(prefix="plugin-rows-") as spill, duckdb.connect() as scratch, \
+                warehouse.connect() as con:
+            # A backfill's rows (a year: ~2M) spill to disk beyond this, so the run's peak stays bounded.
+            scratch.execute("SET TimeZone = 'UTC'; SET memory_limit = '256MB'; SET temp_directory = $spill",
+                            {"spill": spill})
             incomplete = plugin_rows.load(scratch, needed, paths, plugin_names) if needed else set()
             for plugin in selected:
                 if plugin.name in runs:

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 import dagster as dg
 
 FAILING_DAYS_SHOWN = 20
+BRIEF_CHARACTERS = 200  # Dagster logs a check's description after ~100 characters of its own
+
+
+def brief(text: str, limit: int = BRIEF_CHARACTERS) -> str:
+    """`text` as one readable log line: newlines folded, clipped with a count of what was left out
+    (the full detail stays in the result's metadata)."""
+    line = " | ".join(part.strip() for part in text.splitlines() if part.strip())
+    return line if len(line) <= limit else f"{line[:limit - 30].rstrip()}... (+{len(line) - limit + 30} chars)"
 
 
 @dataclass(frozen=True)
@@ -51,11 +60,13 @@ def days_result(
 
 
 def _failing_text(failing: dict[str, Outcome]) -> str:
-    names = ", ".join(list(failing)[:FAILING_DAYS_SHOWN])
-    more = f" (+{len(failing) - FAILING_DAYS_SHOWN} more)" if len(failing) > FAILING_DAYS_SHOWN else ""
-    reasons = [f"{day}: {o.description or o.metadata.get('examples')}" for day, o in list(failing.items())[:3]
-               if o.description or o.metadata.get("examples")]
-    return f"{len(failing)} day(s) failed: {names}{more}" + (f". {'; '.join(reasons)}" if reasons else "")
+    """The failing days as ranges, then the first day's reason (every day's figures are in `failing_days`)."""
+    from metrics_pipeline.changes import day_ranges, describe
+
+    days = describe(day_ranges([date.fromisoformat(day) for day in failing]))
+    first = next(((day, o) for day, o in failing.items() if o.description or o.metadata.get("examples")), None)
+    reason = f". {first[0]}: {first[1].description or first[1].metadata.get('examples')}" if first else ""
+    return brief(f"{len(failing)} day(s) failed: {days}{reason}")
 
 
 def partitioned_check(**kwargs):

@@ -19,6 +19,7 @@ import dagster as dg
 
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
+from metrics_pipeline.quality.evaluations import brief
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, bind, transaction
 from metrics_pipeline.sinks.dynamodb import ItemSet, stored_value
 from metrics_pipeline.sinks.postgres import PostgresTable
@@ -209,8 +210,8 @@ def read_back_result(check_name: str, store: str, compared: Sequence[Compared]) 
         passed=not found,
         check_name=check_name,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=None if not found else f"{len(found)} of {groups} group(s) differ from the warehouse: {shown}. "
-        f"{RECONCILE_HINT}",
+        description=None if not found else f"{len(found)} of {groups} group(s) differ from the warehouse: "
+        f"{brief(shown, 110)}. What to do: run sink_reconciliation_job.",
         metadata={"tables": ", ".join(c.table for c in compared), "groups_compared": groups,
                   "groups_differing": len(found), "differences": dg.MetadataValue.json(found[:20]),
                   "rows_in_store": sum(values[0] for c in compared for values in c.actual.values())},

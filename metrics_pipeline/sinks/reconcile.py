@@ -20,6 +20,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from metrics_pipeline.automation.jobs import TRIGGER_TAG
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, bind, transaction
@@ -254,7 +255,7 @@ def _postgres_step(name: str, description: str,
 
 def _influxdb_step() -> dg.OpDefinition:
     from metrics_pipeline.events.influxdb import InfluxDBResource
-    from metrics_pipeline.events.sinks import reconcile_influxdb_events
+    from metrics_pipeline.events.repair import reconcile_influxdb_events
 
     @dg.op(name="reconcile_influxdb_events_daily", pool=WAREHOUSE_POOL,
            description="Rewrite the InfluxDB days whose points differ from daily_events; then re-run the read-back check.")
@@ -279,7 +280,7 @@ def _optional_steps(stores: Stores) -> list[dg.OpDefinition]:
     """Imported only when configured: a deployment without a domain loads none of it."""
     steps = []
     if stores.events:
-        from metrics_pipeline.events.sinks import reconcile_postgres_events
+        from metrics_pipeline.events.repair import reconcile_postgres_events
 
         steps.append(_postgres_step("reconcile_postgres_events", "Repair events_raw (90 days), events_daily and "
                                     "events_monthly in Postgres; then re-run their read-back checks.", reconcile_postgres_events))
@@ -324,4 +325,5 @@ def reconciliation_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
         cron_schedule="30 4 * * *",  # daily, away from the 13:00 UTC metrics run
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
+        tags={TRIGGER_TAG: "reconciliation"},
     )

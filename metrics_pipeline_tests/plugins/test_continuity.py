@@ -54,7 +54,7 @@ def test_a_failing_plugin_fails_alone_keeps_its_previous_state_and_is_not_retrie
     assert not found["broken_computed"].passed and "no_such_column" in found["broken_computed"].description
     assert found["good_computed"].passed
     assert {m.asset_key.to_user_string() for m in result.asset_materializations_for_node("plugin_models")} == {
-        "plugins/good/daily", "plugins/good/monthly", "plugins/good/total"}
+        "plugins/good_daily", "plugins/good_monthly", "plugins/good_total"}
     assert scenario.query("SELECT day, downloads FROM plugin_good_daily ORDER BY day") == [
         (date(2024, 1, 10), 1), (date(2024, 1, 11), 2), (date(2024, 1, 12), 3)]
     assert scenario.query("SELECT day, downloads FROM plugin_flaky_daily ORDER BY day") == [
@@ -73,13 +73,13 @@ def test_a_plugin_added_after_90_days_builds_only_itself_and_late_data_only_its_
     assert _behind(scenario, [first]) == {}
 
     late_comer = counting("late_comer")
-    assert _behind(scenario, [first, late_comer]) == {"plugins/late_comer/daily": 0}  # the sensor asks for it
+    assert _behind(scenario, [first, late_comer]) == {"plugins/late_comer_daily": 0}  # the sensor asks for it
     landed_before = len(scenario.instance.fetch_materializations(raw_installs.key, limit=1000).records)
     result = run_plugins(scenario, [first, late_comer])
     assert len(scenario.instance.fetch_materializations(raw_installs.key, limit=1000).records) == landed_before
     refreshed = _refreshed(result)
-    assert refreshed["plugins/late_comer/daily"]["days_refreshed"].value == "2024-01-01..2024-03-30"
-    assert refreshed["plugins/first/daily"]["days_refreshed"].value == ""
+    assert refreshed["plugins/late_comer_daily"]["days_refreshed"].value == "2024-01-01..2024-03-30"
+    assert refreshed["plugins/first_daily"]["days_refreshed"].value == ""
     assert scenario.query("SELECT count(*), sum(downloads) FROM plugin_late_comer_daily") == [
         (90, sum(1 + d.day % 3 for d in days))]
     assert scenario.query("SELECT * FROM plugin_late_comer_monthly ORDER BY 1") == scenario.query(
@@ -89,8 +89,8 @@ def test_a_plugin_added_after_90_days_builds_only_itself_and_late_data_only_its_
     write_rows(scenario, [Row("2024-02-10 13:00:00", FOO, times=5)])
     result = run_plugins(scenario, [first, late_comer], "2024-02-10")
     refreshed = _refreshed(result)
-    assert refreshed["plugins/first/daily"]["days_refreshed"].value == "2024-02-10"
-    assert refreshed["plugins/first/monthly"]["periods_refreshed"].value == "2024-02-01..2024-02-29"
+    assert refreshed["plugins/first_daily"]["days_refreshed"].value == "2024-02-10"
+    assert refreshed["plugins/first_monthly"]["periods_refreshed"].value == "2024-02-01..2024-02-29"
     assert scenario.query("SELECT downloads FROM plugin_late_comer_daily WHERE day = DATE '2024-02-10'") == [(1 + 10 % 3 + 5,)]
     assert scenario.query("SELECT downloads FROM plugin_late_comer_total") == [(sum(1 + d.day % 3 for d in days) + 5,)]
 
@@ -106,7 +106,7 @@ def test_a_plugins_own_check_reports_failing_days_with_their_figures_in_one_eval
     [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "at_most_two"]
     assert not check.passed and check.metadata["days_checked"].value == 3 and check.metadata["days_failing"].value == 2
     assert check.metadata["failing_days"].value == {"2024-01-10": {"bad_rows": 1}, "2024-01-11": {"bad_rows": 1}}
-    assert check.description.startswith("2 day(s) failed: 2024-01-10, 2024-01-11")
+    assert check.description.startswith("2 day(s) failed: 2024-01-10..2024-01-11")
 
 
 def test_a_blocking_check_keeps_the_plugin_as_it_was(tmp_path):
@@ -128,7 +128,7 @@ def test_a_plugin_that_does_not_add_up_gets_no_sums_and_other_sources_say_they_a
         sql="SELECT day, plugin_name, count(DISTINCT file_version) AS versions FROM source_rows GROUP BY ALL",
         requires=("file_version",),
     )
-    assert [k.to_user_string() for k in plugin_models((distinct,)).keys] == ["plugins/distinct_versions/daily"]
+    assert [k.to_user_string() for k in plugin_models((distinct,)).keys] == ["plugins/distinct_versions_daily"]
     assert set(plugin_datasets((distinct,))) == {"plugin_distinct_versions_daily"}
     assert postgres_table(distinct).source_sql == (
         "SELECT 'DAY', day, plugin_name, versions FROM plugin_distinct_versions_daily "

@@ -22,7 +22,7 @@ from metrics_pipeline_tests.support.plugin_downloads import run
 
 SAMPLE_PATH = str(Path(__file__).parent / "sample_plugin")
 NAME = "sample_release_days"
-KEYS = {f"plugins/{NAME}/daily", f"plugins/{NAME}/monthly", f"plugins/{NAME}/total", f"postgres/plugin_{NAME}"}
+KEYS = {f"plugins/{NAME}_daily", f"plugins/{NAME}_monthly", f"plugins/{NAME}_total", f"postgres/plugin_{NAME}"}
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_installing_the_package_adds_its_assets_and_removing_it_removes_them(mon
     project = defs()  # the whole code location loads with the plugin registered
     specs = {spec.key.to_user_string(): spec for spec in project.resolve_all_asset_specs()}
     assert KEYS <= set(specs)
-    daily = specs[f"plugins/{NAME}/daily"]
+    daily = specs[f"plugins/{NAME}_daily"]
     assert daily.description.startswith("Downloads per plugin and package version (a sample third-party plugin)")
     assert [c.name for c in daily.metadata["dagster/column_schema"].columns] == ["day", "plugin_name", "file_version", "downloads"]
     assert daily.kinds == {"duckdb"} and daily.group_name == "plugins" and daily.owners

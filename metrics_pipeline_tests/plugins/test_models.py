@@ -98,8 +98,8 @@ def test_late_data_moves_the_running_total_from_its_day_on(computed):
     write_rows(computed, [Row("2024-02-01 05:00:00", FOO, cpu="riscv64")])
     result = run_plugins(computed, [ENVIRONMENTS], "2024-02-01")
     metadata = {m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("plugin_models")}
-    assert metadata["plugins/environments/downloads_to_date"]["periods_refreshed"].value == "2024-02-01..2024-02-02"
-    assert metadata["plugins/environments/monthly_cpus"]["periods_refreshed"].value == "2024-02-01..2024-02-29"
+    assert metadata["plugins/environments_downloads_to_date"]["periods_refreshed"].value == "2024-02-01..2024-02-02"
+    assert metadata["plugins/environments_monthly_cpus"]["periods_refreshed"].value == "2024-02-01..2024-02-29"
     assert computed.query("SELECT * FROM plugin_environments_downloads_to_date ORDER BY ALL") == [
         (JAN31, FOO, 6), (FEB1, BAR, 1), (FEB1, FOO, 8), (FEB2, FOO, 9)]
     assert computed.query("SELECT * FROM plugin_environments_monthly_cpus ORDER BY ALL") == [

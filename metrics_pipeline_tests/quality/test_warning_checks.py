@@ -39,7 +39,7 @@ def test_a_spike_a_zero_day_and_a_plugin_dropping_to_zero_warn_on_exactly_those_
     assert (evaluation.passed, plain(evaluation.metadata["days_checked"])) == (False, 31)  # one result for the run
     found = failing_days(result, "daily_installs_anomalies")
     assert sorted(found) == ["2024-01-29", "2024-01-30", "2024-01-31"]
-    assert evaluation.description.startswith("3 day(s) failed: 2024-01-29, 2024-01-30, 2024-01-31")
+    assert evaluation.description.startswith("3 day(s) failed: 2024-01-29..2024-01-31")
     found = {day: (False, figures) for day, figures in found.items()}
     assert found["2024-01-29"][1] == {
         "site_installs": 105, "site_trailing_median": 15.0, "history_days": 28, "anomalies": 2,
