@@ -79,10 +79,12 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, inst_data=None, token_provider=None):
         super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
-        # The same engine Dagster builds for its webserver (optimize_for_webserver), without a statement timeout.
+        # The engine Dagster builds for its webserver (optimize_for_webserver), without a statement timeout
+        # and without a ping per checkout (a round trip per statement: 3.3 -> 2.7 ms an event in the bench);
+        # connections are recycled hourly, and a write on one the server dropped fails the run, which retries.
         self._engine.dispose()
         self._engine = create_engine(self.postgres_url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=4,
-                                     pool_recycle=3600, pool_pre_ping=True)
+                                     pool_recycle=3600)
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):

@@ -1,5 +1,6 @@
-"""ERROR check: the two sinks agree. Every install figure DynamoDB was last written (as recorded in
-`sink_published`) equals Postgres' row, and every commit TOTAL too, once neither sink is running."""
+"""ERROR check: the two sinks agree. Per period, the install figures DynamoDB was last written (as
+recorded in `sink_published`) and Postgres' rows have the same count, sum and (plugin, value)
+checksum, and so do the commit TOTALs, once neither sink is running."""
 
 import dagster as dg
 
@@ -8,34 +9,49 @@ from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse
 
 EXAMPLES = 5
 
-# (plugin, figure, value) of what DynamoDB holds, from the values recorded when it was written.
-DYNAMODB_FIGURES_SQL = """
-SELECT pk, sk, TRY_CAST(split_part(item_value, '|', 2) AS BIGINT) FROM sink_published
+# Per period (DAY:yyyymmdd, MONTH:yyyymm, TOTAL, commit TOTALs): items, sum of values and a checksum of
+# (plugin, value) pairs, each computed in its own engine; only these aggregates reach Python.
+_GROUPED = """
+SELECT period, count(*), coalesce(sum(value), 0), coalesce(sum({checksum}), 0)
+FROM ({figures}) AS f GROUP BY period
+"""
+DYNAMODB_FIGURES_SQL = _GROUPED.format(checksum="('0x' || left(md5(pk || '|' || coalesce(value::VARCHAR, '')), 7))::BIGINT", figures="""
+SELECT pk, CASE WHEN sk = 'TOTAL:' THEN 'TOTAL' ELSE sk END AS period,
+       TRY_CAST(split_part(item_value, '|', 2) AS BIGINT) AS value FROM sink_published
 WHERE sink = 'dynamodb:install-activity' AND item_value IS NOT NULL
 UNION ALL
-SELECT pk, sk, TRY_CAST(split_part(item_value, '|', 3) AS BIGINT) FROM sink_published
+SELECT pk, 'COMMITS TOTAL', TRY_CAST(split_part(item_value, '|', 3) AS BIGINT) FROM sink_published
 WHERE sink = 'dynamodb:github-activity' AND item_value IS NOT NULL AND starts_with(sk, 'TOTAL:')
-"""
+""")
 PENDING_SQL = "SELECT count(*) FROM sink_published WHERE sink LIKE 'dynamodb:%' AND item_value IS NULL"
-# The same figures from Postgres, keyed like the DynamoDB items.
-POSTGRES_FIGURES_SQL = """
-SELECT plugin_name, CASE granularity WHEN 'DAY' THEN 'DAY:' || to_char(period_start, 'YYYYMMDD')
-                                     WHEN 'MONTH' THEN 'MONTH:' || to_char(period_start, 'YYYYMM')
-                                     ELSE 'TOTAL:' END, install_count
+POSTGRES_FIGURES_SQL = _GROUPED.format(checksum="('x' || left(md5(pk || '|' || coalesce(value::text, '')), 7))::bit(28)::int",
+                                       figures="""
+SELECT plugin_name AS pk, CASE granularity WHEN 'DAY' THEN 'DAY:' || to_char(period_start, 'YYYYMMDD')
+                                           WHEN 'MONTH' THEN 'MONTH:' || to_char(period_start, 'YYYYMM')
+                                           ELSE 'TOTAL' END AS period, install_count AS value
 FROM install_activity
 UNION ALL
-SELECT plugin_name, 'TOTAL:' || repo, commit_count FROM github_activity WHERE granularity = 'TOTAL'
-"""
+SELECT plugin_name, 'COMMITS TOTAL', commit_count FROM github_activity WHERE granularity = 'TOTAL'
+""")
 
 
-def compare(dynamodb: set[tuple], postgres: set[tuple], pending: int) -> dg.AssetCheckResult:
-    differ = sorted(dynamodb ^ postgres)
-    examples = [f"{'dynamodb' if row in dynamodb else 'postgres'}: {row[0]} {row[1]} = {row[2]}" for row in differ[:EXAMPLES]]
+def compare(dynamodb: dict[str, tuple], postgres: dict[str, tuple], pending: int) -> dg.AssetCheckResult:
+    """`dynamodb`/`postgres`: period -> (items, sum, checksum)."""
+    differ = sorted(p for p in dynamodb.keys() | postgres.keys() if dynamodb.get(p) != postgres.get(p))
+
+    def side(figures: tuple | None) -> str:
+        return "none" if figures is None else f"{figures[0]} item(s) summing {figures[1]}"
+
+    examples = [f"{p}: dynamodb {side(dynamodb.get(p))}, postgres {side(postgres.get(p))}"
+                + (" (same sums, other plugins)" if side(dynamodb.get(p)) == side(postgres.get(p)) else "")
+                for p in differ[:EXAMPLES]]
     return dg.AssetCheckResult(
         passed=not differ and not pending,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"dynamodb_figures": len(dynamodb), "postgres_figures": len(postgres), "differences": len(differ),
+        metadata={"dynamodb_figures": sum(f[0] for f in dynamodb.values()),
+                  "postgres_figures": sum(f[0] for f in postgres.values()), "periods_differing": len(differ),
                   "dynamodb_writes_unfinished": pending, "examples": "\n".join(examples)},
+        description=None if not differ else f"{len(differ)} period(s) differ, e.g. {examples[0]}",
     )
 
 
@@ -44,16 +60,18 @@ def compare(dynamodb: set[tuple], postgres: set[tuple], pending: int) -> dg.Asse
     additional_deps=[dg.AssetKey(["dynamodb", "install_activity"]), dg.AssetKey(["dynamodb", "github_activity"]),
                      dg.AssetKey(["postgres", "github_activity"])],
     pool=WAREHOUSE_POOL,
+    blocking=True,  # nothing follows it; a disagreement fails the run, so it alerts like a failed read-back
 )
 def sinks_agree(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
     """DynamoDB and Postgres hold the same DAY/MONTH/TOTAL installs and commit TOTALs. What to do:
     run sink_reconciliation_job; it repairs both from the warehouse."""
     with warehouse.connect() as con:
-        dynamodb = set(con.execute(DYNAMODB_FIGURES_SQL).fetchall())
+        dynamodb = {row[0]: tuple(row[1:]) for row in con.execute(DYNAMODB_FIGURES_SQL).fetchall()}
         pending = con.execute(PENDING_SQL).fetchall()[0][0]
     with postgres.connect() as connection:
         published = connection.execute(
             "SELECT to_regclass('install_activity') IS NOT NULL AND to_regclass('github_activity') IS NOT NULL"
         ).fetchone()[0]
-        postgres_rows = set(connection.execute(POSTGRES_FIGURES_SQL).fetchall()) if published else set()
+        postgres_rows = {row[0]: tuple(row[1:]) for row in connection.execute(POSTGRES_FIGURES_SQL).fetchall()} \
+            if published else {}
     return compare(dynamodb, postgres_rows, pending)

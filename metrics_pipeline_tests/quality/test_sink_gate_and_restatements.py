@@ -107,10 +107,10 @@ def test_late_and_removed_files_are_logged_as_restatements(tmp_path, dynamodb_en
     assert run(scenario, [monthly_commits, total_commits, latest_commits, *sinks], **resources).success
     agree = run(scenario, [*sinks, dynamodb_install_activity, sinks_agree], checks_only=True, **resources)
     assert outcomes(agree)[("sinks_agree", None)] == (True, {
-        "dynamodb_figures": 3, "postgres_figures": 3, "differences": 0, "dynamodb_writes_unfinished": 0, "examples": ""})
+        "dynamodb_figures": 3, "postgres_figures": 3, "periods_differing": 0, "dynamodb_writes_unfinished": 0, "examples": ""})
     with psycopg.connect(postgres_database) as connection:
         connection.execute("UPDATE install_activity SET install_count = 7 WHERE granularity = 'DAY'")
     disagree = outcomes(run(scenario, [*sinks, dynamodb_install_activity, sinks_agree], checks_only=True, **resources))
     assert disagree[("sinks_agree", None)] == (False, {
-        "dynamodb_figures": 3, "postgres_figures": 3, "differences": 2, "dynamodb_writes_unfinished": 0,
-        "examples": "dynamodb: napari-foo DAY:20240210 = 2\npostgres: napari-foo DAY:20240210 = 7"})
+        "dynamodb_figures": 3, "postgres_figures": 3, "periods_differing": 1, "dynamodb_writes_unfinished": 0,
+        "examples": "DAY:20240210: dynamodb 1 item(s) summing 2, postgres 1 item(s) summing 7"})
