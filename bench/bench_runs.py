@@ -1,14 +1,16 @@
-"""Issue 14's harness: the four runs as separate processes against local servers, beside their floors.
+"""Issue 19's harness: the pipeline's runs as separate processes against local servers, beside their floors.
 
-    python bench/bench_runs.py [--scale 1|3] [--repeat 3] [--work DIR]      (also: make bench)
+    python bench/bench_runs.py [--scale 1|3] [--repeat 3] [--instance sqlite|postgres] [--work DIR]   (make bench)
 
 Generates 300 plugins x 365 days (--scale 3: 1,095 days) of demo data ending 2024-06-30 (the
 last day held back as "the new day"), starts a throwaway Postgres cluster and moto_server, then,
-`--repeat` times on fresh warehouse/tables: (a) backfill 365 days into empty tables, (b) one new
-day end to end, (c) the same again with no change, (d) one late row 200 days back; each its own
+`--repeat` times on fresh warehouse/tables: (a) backfill 365 days into empty tables (the main job,
+one run), (b) one new day as the 13:00 schedule tick asks for it, (c) the same tick with nothing new,
+(d) one late row 200 days back as the late-data sensor's tick asks for it; each its own
 process under `/usr/bin/time -v` (whole wall, CPU, peak RSS) reporting its in-process run time
 and, within it, the time Dagster spent writing its event log (its bookkeeping, not our work).
-Beside them: Dagster's per-run overhead (an empty asset), a hand-written DuckDB query building
+Beside them: Dagster's per-run overhead (an empty asset; 26 empty assets, the day's step count), a
+process that only imports Dagster and opens the instance, a hand-written DuckDB query building
 raw/daily tables from the same files, and a bare parallel batch_write_item of the backfill's N
 items. Writes bench/results/runs-scale{S}.json and prints a Markdown table of medians.
 """
@@ -164,6 +166,8 @@ def one_repeat(i: int, data: dict, servers: dict, work: Path, instance: str = "s
     write_late_row(data, data["last"] - timedelta(days=LATE_DAYS_BACK), late_dir / f"late-{i}.parquet")
     out["late_row"] = child("late", {"plan": plan["late"], "as_of": as_of}, env, state)
     out["noop"] = child("noop", {"repeat": 3}, env, state)
+    out["noop_26_steps"] = child("noop", {"repeat": 3, "steps": 26}, env, state)
+    out["process_floor"] = child("process_floor", {}, env, state)
     out["floor_duckdb"] = child("floor_duckdb", {
         "db": str(state / "floor.duckdb"), "registry": env["METRICS_REGISTRY_CSV"], "downloads": env["METRICS_DOWNLOADS_DIR"],
         "commits": env["METRICS_COMMITS_DIR"], "first": data["first"].isoformat(), "last": data["last"].isoformat()}, env, state)
@@ -221,7 +225,8 @@ def main() -> None:
         postgres.stop()
     print(f"\nwrote {path}\n\n| run | whole s | runs | run s | of which Dagster event writes s (events, ms each) | CPU s "
           "| peak MiB | items written (DynamoDB) | load 1m |\n|---|---|---|---|---|---|---|---|---|")
-    for name in ("backfill", "new_day", "rerun", "late_row", "noop", "floor_duckdb", "floor_dynamodb"):
+    for name in ("backfill", "new_day", "rerun", "late_row", "noop", "noop_26_steps", "process_floor", "floor_duckdb",
+                 "floor_dynamodb"):
         rs = [r[name] for r in runs]
         items = sum(median(rs, "figures", f"dynamodb/{t}", "written") for t in ("install_activity", "github_activity"))
         items = median(rs, "items") if name == "floor_dynamodb" else items

@@ -3,7 +3,9 @@
     python bench/runs_child.py SCENARIO '{"json": "arguments"}' OUT.json
 
 Scenarios: backfill, day, late (the pipeline's jobs, as the schedule and automation run them),
-noop (Dagster's own per-run cost), floor_duckdb and floor_dynamodb (hand-written baselines).
+noop (Dagster's own per-run cost, one step or as many as the day's run), process_floor (a process
+that only imports Dagster and opens its instance), floor_duckdb and floor_dynamodb (hand-written
+baselines).
 Settings come from the environment (METRICS_*, DAGSTER_HOME), like a deployed run's.
 """
 
@@ -143,23 +145,39 @@ def run_jobs(plan: list[dict], as_of: str) -> dict:
             "steps_s": {k: round(v, 3) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])}, "figures": figures}
 
 
-def noop(repeat: int) -> dict:
-    """Dagster's own cost of one run: an asset that does nothing, on the same kind of instance."""
+def noop(repeat: int, steps: int = 1) -> dict:
+    """Dagster's own cost of one run: `steps` assets in a chain that do nothing, on the same kind of
+    instance (26 is the step count of the day's run)."""
     import dagster as dg
 
-    @dg.asset
-    def nothing() -> None:
-        return None
+    def nothing(n: int) -> dg.AssetsDefinition:
+        @dg.asset(name=f"nothing_{n}", deps=[f"nothing_{n - 1}"] if n else [])
+        def _nothing() -> None:
+            return None
 
-    job = dg.Definitions(assets=[nothing]).resolve_implicit_global_asset_job_def()
+        return _nothing
+
+    job = dg.Definitions(assets=[nothing(n) for n in range(steps)]).resolve_implicit_global_asset_job_def()
     times = []
     with dg.DagsterInstance.get() as instance:
+        events = time_event_writes(instance)
         for _ in range(repeat + 1):  # the first run also warms caches: not counted
             started = time.perf_counter()
             job.execute_in_process(instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
             times.append(time.perf_counter() - started)
     return {"run_s": round(sorted(times[1:])[len(times[1:]) // 2], 4), "runs_s": [round(t, 4) for t in times[1:]],
-            "first_run_s": round(times[0], 4), "import_s": round(time.perf_counter() - STARTED - sum(times), 3)}
+            "first_run_s": round(times[0], 4), "import_s": round(time.perf_counter() - STARTED - sum(times), 3),
+            "steps": steps, "events_per_run": events["count"] // (repeat + 1)}
+
+
+def process_floor() -> dict:
+    """A fresh process that imports Dagster and opens the instance, as every tick and run process does."""
+    import dagster as dg
+
+    imported = time.perf_counter() - STARTED
+    with dg.DagsterInstance.get() as instance:
+        instance.event_log_storage  # noqa: B018 - opening the storage is the cost measured
+    return {"run_s": 0.0, "import_dagster_s": round(imported, 3), "instance_s": round(time.perf_counter() - STARTED - imported, 3)}
 
 
 def floor_duckdb(args: dict) -> dict:
@@ -222,7 +240,9 @@ def main() -> None:
     if scenario in ("backfill", "day", "late", "prime"):
         result = run_jobs(args["plan"], args["as_of"])
     elif scenario == "noop":
-        result = noop(args.get("repeat", 3))
+        result = noop(args.get("repeat", 3), args.get("steps", 1))
+    elif scenario == "process_floor":
+        result = process_floor()
     elif scenario == "floor_duckdb":
         result = floor_duckdb(args)
     elif scenario == "floor_dynamodb":

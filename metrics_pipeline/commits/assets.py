@@ -3,7 +3,7 @@
 Only `raw_commits[day]` is partitioned; the rollups recompute the periods whose inputs changed.
 """
 
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 import pyarrow as pa
@@ -13,7 +13,6 @@ from metrics_pipeline.asset_conventions import (
     DAILY_FRESHNESS,
     landing_metadata,
     opening_metadata,
-    per_day_metadata,
     warehouse_asset,
     window_dates,
     window_metadata,
@@ -21,10 +20,9 @@ from metrics_pipeline.asset_conventions import (
 from metrics_pipeline.changes import WHOLE
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.landing.fingerprints import record_fingerprints
-from metrics_pipeline.landing.guards import drop_allowed, files_check, source_files_spec
-from metrics_pipeline.landing.window import land_window
+from metrics_pipeline.landing.guards import drop_allowed, source_files_spec
+from metrics_pipeline.landing.window import land_window, settle
 from metrics_pipeline.partitions import DAILY, FIRST_DAY
-from metrics_pipeline.quality.evaluations import day_label, days_result
 from metrics_pipeline.quality.raw_checks import COMMITS_MATCH_CHECK, commit_outcomes
 from metrics_pipeline.registry import PluginRegistry, guard_registry_shrink, previous_registry_count
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, transaction
@@ -52,9 +50,6 @@ def _registry_repos(repos: list[tuple[str, str]]) -> pa.Table:
         {"plugin_name": [name for name, _ in repos], "repo": [repo for _, repo in repos]},
         schema=pa.schema([("plugin_name", pa.string()), ("repo", pa.string())]),
     )
-
-
-ERROR = dg.AssetCheckSeverity.ERROR
 
 
 @warehouse_asset(
@@ -103,21 +98,7 @@ def raw_commits(
         )
         con.unregister("incoming")
         con.unregister("registry_repos")
-    match = days_result(COMMITS_MATCH_CHECK, landed.outcomes, ERROR, "every landed day matches the source")
-    files = files_check(context.asset_key, batch, keep)
-    if landed.rolled_back:
-        yield match
-        yield files
-        raise dg.Failure(description=f"raw_commits: nothing landed for {start}..{end - timedelta(days=1)}: {match.description}",
-                         metadata={"failing_days": match.metadata["failing_days"]})
-    sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
-    per_day_metadata(
-        context,
-        {day: {"dagster/row_count": landed.day_rows.get(day, 0), "source_rows_in_window": sources.get(day, 0),
-               **o.metadata, f"check {COMMITS_MATCH_CHECK}": day_label(o)} for day, o in landed.outcomes.items()},
-        {"dagster/row_count": 0, "source_rows_in_window": 0,
-         f"check {COMMITS_MATCH_CHECK}": "kept its previous rows: a quarantined file could hold this day"},
-    )
+    match, files = yield from settle(context, COMMITS_MATCH_CHECK, landed, batch, keep, start, end)
     yield dg.MaterializeResult(
         metadata=window_metadata(start, end, landed.rows)
         | landing_metadata(batch)

@@ -5,7 +5,7 @@ The rollups recompute only the periods whose inputs changed (rollups.py), so one
 from the source to the sinks and its cost does not grow with history.
 """
 
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 
@@ -14,7 +14,6 @@ from metrics_pipeline.asset_conventions import (
     DAILY_FRESHNESS,
     landing_metadata,
     opening_metadata,
-    per_day_metadata,
     warehouse_asset,
     window_dates,
     window_metadata,
@@ -22,10 +21,9 @@ from metrics_pipeline.asset_conventions import (
 from metrics_pipeline.changes import WHOLE
 from metrics_pipeline.installs.sources import InstallsSource
 from metrics_pipeline.landing.fingerprints import record_fingerprints
-from metrics_pipeline.landing.guards import drop_allowed, files_check, source_files_spec
-from metrics_pipeline.landing.window import land_window
+from metrics_pipeline.landing.guards import drop_allowed, source_files_spec
+from metrics_pipeline.landing.window import land_window, settle
 from metrics_pipeline.partitions import DAILY, FIRST_DAY
-from metrics_pipeline.quality.evaluations import day_label, days_result
 from metrics_pipeline.quality.raw_checks import INSTALLS_MATCH_CHECK, install_outcomes
 from metrics_pipeline.registry import PluginRegistry, guard_registry_shrink, previous_registry_count
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, transaction
@@ -33,7 +31,6 @@ from metrics_pipeline.rollups import Rollup, blocking_check, rollup_result
 
 GROUP = "installs"
 FINGERPRINT_SOURCE = "installs"
-ERROR = dg.AssetCheckSeverity.ERROR
 
 LAND_SQL = """
 SELECT download_day, plugin_name, installer_name, download_count FROM incoming
@@ -80,22 +77,9 @@ def raw_installs(
             check=lambda c: install_outcomes(c, start, end, keep, list(plugins.plugin_names), installs_source.counted),
         )
         con.unregister("incoming")
-    match = days_result(INSTALLS_MATCH_CHECK, landed.outcomes, ERROR, "every landed day matches the source")
-    files = files_check(context.asset_key, batch, keep)
-    if landed.rolled_back:
-        yield match
-        yield files
-        raise dg.Failure(description=f"raw_installs: nothing landed for {start}..{end - timedelta(days=1)}: {match.description}",
-                         metadata={"failing_days": match.metadata["failing_days"]})
-    sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
-    per_day_metadata(
-        context,
-        {day: {"dagster/row_count": landed.day_rows.get(day, 0), "qualifying_downloads": o.metadata["landed_downloads"],
-               "source_rows_in_window": sources.get(day, 0), **o.metadata, f"check {INSTALLS_MATCH_CHECK}": day_label(o)}
-         for day, o in landed.outcomes.items()},
-        {"dagster/row_count": 0, "qualifying_downloads": 0, "source_rows_in_window": 0,
-         f"check {INSTALLS_MATCH_CHECK}": "kept its previous rows: a quarantined file could hold this day"},
-    )
+    match, files = yield from settle(context, INSTALLS_MATCH_CHECK, landed, batch, keep, start, end,
+                                     lambda o: {"qualifying_downloads": o.metadata["landed_downloads"]},
+                                     {"qualifying_downloads": 0})
     yield dg.MaterializeResult(
         metadata=window_metadata(start, end, landed.rows)
         | landing_metadata(batch)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
+import dagster as dg
 import duckdb
 
 from metrics_pipeline import changes
+from metrics_pipeline.asset_conventions import per_day_metadata
 from metrics_pipeline.landing.batch import SourceBatch
 from metrics_pipeline.landing.fingerprints import record_fingerprints
-from metrics_pipeline.landing.guards import guard_vanishing_source, record_quarantine
-from metrics_pipeline.quality.evaluations import Outcome
+from metrics_pipeline.landing.guards import files_check, guard_vanishing_source, record_quarantine
+from metrics_pipeline.quality.evaluations import Outcome, day_label, days_result
 from metrics_pipeline.resources.warehouse import replace_window, transaction
 
 
@@ -71,3 +73,27 @@ def land_window(
     except _Mismatch as mismatch:
         return Landed(mismatch.outcomes, rolled_back=True)
     return Landed(outcomes, changed, rows, {day: n for day, (n, _) in after.items()})
+
+
+def settle(context: dg.AssetExecutionContext, check_name: str, landed: Landed, batch: SourceBatch, keep: set[date],
+           start: date, end: date, figures: Callable[[Outcome], dict] = lambda _: {}, zero: dict | None = None):
+    """The window's match and files results, and each day's figures and outcome on its partition
+    (`figures`: the asset's own per day, `zero`: theirs on a kept day). Use as
+    `match, files = yield from settle(...)`: a rolled-back window yields both results and fails the step."""
+    match = days_result(check_name, landed.outcomes, dg.AssetCheckSeverity.ERROR, "every landed day matches the source")
+    files = files_check(context.asset_key, batch, keep)
+    if landed.rolled_back:
+        yield match
+        yield files
+        raise dg.Failure(description=f"{context.asset_key.to_user_string()}: nothing landed for {start}..."
+                                     f"{end - timedelta(days=1)}: {match.description}",
+                         metadata={"failing_days": match.metadata["failing_days"]})
+    sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
+    per_day_metadata(
+        context,
+        {day: {"dagster/row_count": landed.day_rows.get(day, 0), **figures(o), "source_rows_in_window": sources.get(day, 0),
+               **o.metadata, f"check {check_name}": day_label(o)} for day, o in landed.outcomes.items()},
+        {"dagster/row_count": 0, **(zero or {}), "source_rows_in_window": 0,
+         f"check {check_name}": "kept its previous rows: a quarantined file could hold this day"},
+    )
+    return match, files

@@ -196,7 +196,8 @@ def postgres_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
             return
         published = publish_plugin(plugin, warehouse, postgres)
         main = published.pop(stable)
-        yield dg.MaterializeResult(metadata=main | {f"{name}: written": p["written"] for name, p in published.items()},
-                                   check_results=[check_plugin(plugin, warehouse, postgres)])
+        check = check_plugin(plugin, warehouse, postgres)
+        yield dg.MaterializeResult(metadata=main | {f"{name}: written": p["written"] for name, p in published.items()}
+                                   | {"dagster/row_count": check.metadata["rows_in_store"].value}, check_results=[check])
 
     return _postgres

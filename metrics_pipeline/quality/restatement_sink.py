@@ -70,4 +70,6 @@ def reconcile_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResourc
 def postgres_restatements(warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.MaterializeResult:
     """The restatement log in Postgres: published values that later runs changed, when and why."""
     copied = copy_restatements(warehouse, postgres)
-    return dg.MaterializeResult(metadata=copied, check_results=[check_restatements(warehouse, postgres)])
+    check = check_restatements(warehouse, postgres)
+    return dg.MaterializeResult(metadata=copied | {"dagster/row_count": check.metadata["rows_in_store"].value},
+                                check_results=[check])

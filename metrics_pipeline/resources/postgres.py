@@ -10,6 +10,8 @@ import psycopg
 from psycopg import conninfo
 from pydantic import Field, PrivateAttr
 
+from metrics_pipeline.resources.run_scoped import HeldForTheRun
+
 DSN_ENV_VAR = "METRICS_POSTGRES_DSN"
 
 
@@ -28,23 +30,13 @@ def _redact(text: str, dsn: str) -> str:
     return text.replace(dsn, "<dsn>")
 
 
-class PostgresResource(dg.ConfigurableResource):
+class PostgresResource(HeldForTheRun):
     """A Postgres database reached through a libpq DSN (set METRICS_POSTGRES_DSN)."""
 
     dsn: str = Field(description=f"libpq DSN or URI; set through {DSN_ENV_VAR}.")
     connect_timeout_seconds: int = 10
 
-    _held: psycopg.Connection | None = PrivateAttr(default=None)
-    _in_run: bool = PrivateAttr(default=False)
     _busy: bool = PrivateAttr(default=False)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._in_run = True
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        held, self._held, self._in_run = self._held, None, False
-        if held is not None:
-            held.close()
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:

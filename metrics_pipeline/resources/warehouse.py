@@ -13,7 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from pydantic import PrivateAttr
+
+from metrics_pipeline.resources.run_scoped import HeldForTheRun
 
 # Each domain owns its tables in `metrics_pipeline/<domain>/schema.sql` (idempotent DDL).
 SCHEMA_SQL = "\n".join(path.read_text() for path in sorted(Path(__file__).parents[1].glob("*/schema.sql")))
@@ -30,7 +31,7 @@ def _is_lock_error(error: duckdb.Error) -> bool:
     return "Could not set lock" in text or "Conflicting lock" in text
 
 
-class DuckDBWarehouse(dg.ConfigurableResource):
+class DuckDBWarehouse(HeldForTheRun):
     """A DuckDB file; connections wait (bounded) for another process's lock instead of failing.
 
     Within a run the file is opened once, at its first write connection, and each `connect()` is a
@@ -39,16 +40,6 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
     path: str
     lock_wait_seconds: float = 120.0
-    _held: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
-    _in_run: bool = PrivateAttr(default=False)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._in_run = True
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        held, self._held, self._in_run = self._held, None, False
-        if held is not None:
-            held.close()
 
     @contextmanager
     def connect(self, read_only: bool = False, lock_wait_seconds: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -253,6 +253,8 @@ def test_plugin_tables_heal(tmp_path, postgres_database):
     postgres = PostgresResource(dsn=dsn)
     first = run_plugins(scenario, [plugin], "2024-01-31", "2024-02-01", extra=[postgres_asset(plugin)], postgres=postgres)
     assert first.success and checks(first)["postgres_plugin_heal_read_back"].passed
+    (published,) = [m for m in first.get_asset_materialization_events() if m.asset_key == dg.AssetKey(["postgres", "plugin_heal"])]
+    assert published.materialization.metadata["dagster/row_count"].value == 8  # the sink's rows, as the UI shows them
     select = "SELECT granularity, period_start, plugin_name, downloads FROM plugin_heal ORDER BY 1, 2, 3"
     assert pg_rows(dsn, select) == [
         ("DAY", date(2024, 1, 31), "napari-foo", 3), ("DAY", date(2024, 2, 1), "napari-bar", 2),
@@ -292,6 +294,8 @@ def test_restatements_heal(warehouse, postgres_database):
             (3, 'dynamodb:github-activity', 'napari-foo', 'commits', 'MONTH', '2024-02-01', 'Org/Foo', 2, 3, 'r2', '2024-03-03 13:00')""")
     first = dg.materialize([postgres_restatements], resources=resources)
     assert first.success and checks(first)["postgres_restatements_read_back"].passed
+    (published,) = first.get_asset_materialization_events()
+    assert published.materialization.metadata["dagster/row_count"].value == 3
     select = "SELECT * FROM restatements ORDER BY id"
     snapshot = pg_rows(dsn, select)
     assert [r[0] for r in snapshot] == [1, 2, 3]
