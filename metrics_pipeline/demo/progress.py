@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections import defaultdict
 
@@ -79,6 +80,8 @@ class Stages:
         if not result.success:
             failure = next((e for e in result.all_events if e.is_failure), None)
             reason = failure.message if failure is not None else "see the Dagster UI (make dev) for the run's logs"
-            raise SystemExit(f"{prefix}: FAILED after {seconds:.1f} s (run {result.run_id}): {reason}")
-        print(f"{prefix}: {describe(asset_figures(result))} ({seconds:.1f} s)", flush=True)
+            raise SystemExit(f"{prefix}: FAILED after {seconds:.1f} s (run {result.run_id}): {reason[:200]}")
+        line = f"{prefix} ({seconds:.1f} s): {describe(asset_figures(result))}"
+        print(textwrap.fill(line, width=120, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False),
+              flush=True)  # readable lines, however many assets the graph holds
         return result
