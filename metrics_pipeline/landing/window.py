@@ -85,7 +85,7 @@ def settle(context: dg.AssetExecutionContext, check_name: str, landed: Landed, b
     if landed.rolled_back:
         yield match
         yield files
-        raise dg.Failure(description=f"{context.asset_key.to_user_string()}: nothing landed for {start}..."
+        raise dg.Failure(description=f"{context.asset_key.to_user_string()}: nothing landed for {start}.."
                                      f"{end - timedelta(days=1)}: {match.description}",
                          metadata={"failing_days": match.metadata["failing_days"]})
     sources = {f.day: max(f.source_rows, 0) for f in batch.fingerprints}
