@@ -118,13 +118,16 @@ class FileInstallsSource(InstallsSource):
                 return FileProblem(f"column {path_} is {types[alias]}, expected {expected}")
         return None
 
-    _SPAN_SQL = ("SELECT {by} min(timestamp)::DATE, max(timestamp)::DATE, count(*) FILTER (WHERE timestamp IS NULL), "
-                 "count(*) FILTER (WHERE timestamp > ?) FROM read_parquet(?{filename}) {group}")
+    _SPANS_SQL = ("SELECT filename, min(timestamp)::DATE, max(timestamp)::DATE, count(*) FILTER (WHERE timestamp IS NULL), "
+                  "count(*) FILTER (WHERE timestamp > ?) FROM read_parquet(?, filename = true) GROUP BY filename")
 
-    @staticmethod
-    def _measured(first, last, undated, future) -> Measured:
-        dropped = {reason: n for reason, n in (("no timestamp", undated), ("timestamp in the future", future)) if n}
-        return Measured(None if first is None else (first, last), dropped)
+    def _spans(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, Measured]:
+        """Each file's event days and unusable rows, by one read of all of them (a file without rows has no group)."""
+        found = {path: Measured(None) for path in paths}
+        for path, first, last, undated, future in con.execute(self._SPANS_SQL, [future_cutoff(), paths]).fetchall():
+            dropped = {reason: n for reason, n in (("no timestamp", undated), ("timestamp in the future", future)) if n}
+            found[path] = Measured(None if first is None else (first, last), dropped)
+        return found
 
     def _measure(self, f: SourceFile) -> Measured:
         """One file on its own: required columns and types, its event days, its unusable rows."""
@@ -133,8 +136,7 @@ class FileInstallsSource(InstallsSource):
             problem = self._types_problem(con, f.path)
             if problem:
                 raise problem
-            row = con.execute(self._SPAN_SQL.format(by="", filename="", group=""), [future_cutoff(), f.path]).fetchall()[0]
-        return self._measured(*row)
+            return self._spans(con, [f.path])[f.path]
 
     def _measure_many(self, files: list[SourceFile]) -> dict[str, Measured | FileProblem]:
         """Files sharing a schema measured by one query; a file the shared read fails on is left to
@@ -150,12 +152,9 @@ class FileInstallsSource(InstallsSource):
                 if self._types_problem(con, paths[0]):
                     continue  # each file measured alone, so its message names its own columns
                 try:
-                    rows = con.execute(self._SPAN_SQL.format(by="filename,", filename=", filename = true", group="GROUP BY filename"),
-                                       [future_cutoff(), paths]).fetchall()
+                    found |= self._spans(con, paths)
                 except duckdb.Error:
                     continue
-                found |= dict.fromkeys(paths, Measured(None, {}))  # a file without rows has no group
-                found |= {name: self._measured(*values) for name, *values in rows}
         return found
 
     def _select(self, start: date, end: date) -> Selection:

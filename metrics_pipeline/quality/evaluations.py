@@ -13,6 +13,8 @@ from datetime import date
 
 import dagster as dg
 
+from metrics_pipeline.changes import day_ranges, describe
+
 FAILING_DAYS_SHOWN = 20
 BRIEF_CHARACTERS = 200  # Dagster logs a check's description after ~100 characters of its own
 
@@ -61,8 +63,6 @@ def days_result(
 
 def _failing_text(failing: dict[str, Outcome]) -> str:
     """The failing days as ranges, then the first day's reason (every day's figures are in `failing_days`)."""
-    from metrics_pipeline.changes import day_ranges, describe
-
     days = describe(day_ranges([date.fromisoformat(day) for day in failing]))
     first = next(((day, o) for day, o in failing.items() if o.description or o.metadata.get("examples")), None)
     reason = f". {first[0]}: {first[1].description or first[1].metadata.get('examples')}" if first else ""
