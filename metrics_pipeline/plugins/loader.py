@@ -59,7 +59,8 @@ def installed_plugins() -> Installed:
                 if found[plugin.name] == plugin:
                     continue
                 raise PluginSpecError(f"{origin}: another installed plugin is already named {plugin.name!r}")
-            _checked(plugin)
+            if not point.value.startswith("metrics_pipeline."):  # built-ins are checked by the test suite
+                _checked(plugin)
             clash = sorted(n for n in _names(plugin) if n in taken)
             if clash:
                 raise PluginSpecError(f"{origin}: table {clash[0]} is already plugin {taken[clash[0]]!r}'s (rule: plugin "

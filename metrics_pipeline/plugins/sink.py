@@ -119,37 +119,57 @@ def _reset_cursor(warehouse: DuckDBWarehouse, consumer: str) -> None:
 
 
 def publish_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: PostgresResource,
-                   incremental: bool = True) -> dict:
+                   incremental: bool = True) -> tuple[dict, dict[str, SinkScope]]:
     """Publish every table of the plugin (the periods its model changed, or with `incremental=False`
-    every row); a table new to Postgres (a new model) is filled whole."""
-    published = {}
+    every row); a table new to Postgres (a new model) is filled whole. Returns each table's figures
+    and the scope it published."""
+    published, scopes = {}, {}
     for stable, table in postgres_tables(plugin).items():
         with postgres.connect() as connection, connection.transaction():
             new = _exists(connection, table.name) is None
             connection.execute(create_sql(table))
         if new:
             _reset_cursor(warehouse, table.feed.consumer)
-        published[stable] = pg.publish(table, warehouse, postgres, incremental=incremental)
+        published[stable], scopes[stable] = pg.publish_scoped(table, warehouse, postgres, incremental=incremental)
         with postgres.connect() as connection, connection.transaction():
             _point_view(connection, stable, table)
-    return published
+    return published, scopes
 
 
 def read_back_check(plugin: MetricPlugin) -> str:
     return f"postgres_{_stable_name(plugin)}_read_back"
 
 
-def check_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: PostgresResource) -> dg.AssetCheckResult:
+def check_plugin(plugin: MetricPlugin, warehouse: DuckDBWarehouse, postgres: PostgresResource,
+                 scopes: dict[str, SinkScope] | None = None) -> dg.AssetCheckResult:
     """Each of the plugin's tables: rows and sums of its numeric measures per granularity equal the warehouse's
-    (less rows the sink refused)."""
+    (less rows the sink refused), within the periods in `scopes` (default: every period)."""
     numeric = (TYPES["bigint"], TYPES["double"])
-    with warehouse.connect() as con, SinkScope.everything().registered(con) as everything, postgres.connect() as connection:
-        compared = compare_postgres(con, connection, [
-            ReadBack(Aggregate(table.name, "granularity", tuple(n for n, type_ in table.values if type_ in numeric)),
-                     f"({published_rows_sql(table)}) AS d",
-                     bind(table.source_sql, everything) | {"refusing": f"postgres:{table.name}"}, label=stable)
-            for stable, table in postgres_tables(plugin).items()])
-    return read_back_result(read_back_check(plugin), "Postgres", compared)
+    compared = []
+    with warehouse.connect() as con, postgres.connect() as connection:
+        for stable, table in postgres_tables(plugin).items():
+            scope = (scopes or {}).get(stable, SinkScope.everything())
+            where, where_params = pg.in_scope(scope)
+            with scope.registered(con) as params:
+                compared += compare_postgres(con, connection, [ReadBack(
+                    Aggregate(table.name, "granularity", tuple(n for n, type_ in table.values if type_ in numeric)),
+                    f"({published_rows_sql(table)}) AS d",
+                    bind(table.source_sql, params) | {"refusing": f"postgres:{table.name}"},
+                    store_where="" if scope == SinkScope.everything() else where,
+                    store_params=() if scope == SinkScope.everything() else where_params, label=stable)])
+    described = {stable: scope.describe() for stable, scope in (scopes or {}).items()}
+    return read_back_result(read_back_check(plugin), "Postgres", compared,
+                            scope="; ".join(f"{stable}: {d}" for stable, d in described.items()) or "everything")
+
+
+def published_rows(plugin: MetricPlugin, warehouse: DuckDBWarehouse) -> int:
+    """Rows the plugin's Postgres tables hold once published (its `dagster/row_count`): the warehouse's
+    tables' rows less those the sink refused, counted without scanning the store's history."""
+    with warehouse.connect() as con:
+        return sum(con.execute("SELECT " + " + ".join(f"(SELECT count(*) FROM {name})" for name in table.feed.inputs)
+                               + " - (SELECT count(*) FROM sink_quarantine WHERE sink = ?)",
+                               [f"postgres:{table.name}"]).fetchone()[0]
+                   for table in postgres_tables(plugin).values())
 
 
 def reconcile_plugins(plugins: tuple[MetricPlugin, ...], warehouse: DuckDBWarehouse,
@@ -161,7 +181,7 @@ def reconcile_plugins(plugins: tuple[MetricPlugin, ...], warehouse: DuckDBWareho
             if not built(con, plugin):  # its sink waits for plugin_models as well
                 dg.get_dagster_logger().info(f"plugin_{plugin.name}: not reconciled, plugin_models has not built its model yet")
                 continue
-        published = publish_plugin(plugin, warehouse, postgres, incremental=False)
+        published, _ = publish_plugin(plugin, warehouse, postgres, incremental=False)
         repairs = {name: {"desired_rows": p["desired_rows"], "repaired_rows": p["written"], "deleted_extra": p["deleted"]}
                    for name, p in published.items()}
         repaired.append((dg.AssetKey(["postgres", _stable_name(plugin)]), repairs, check_plugin(plugin, warehouse, postgres)))
@@ -194,10 +214,10 @@ def postgres_asset(plugin: MetricPlugin) -> dg.AssetsDefinition:
                                       description="Nothing published, nothing read back: waiting for plugin_models to "
                                       "build the model as now declared.")
             return
-        published = publish_plugin(plugin, warehouse, postgres)
+        published, scopes = publish_plugin(plugin, warehouse, postgres)
         main = published.pop(stable)
-        check = check_plugin(plugin, warehouse, postgres)
+        check = check_plugin(plugin, warehouse, postgres, scopes)
         yield dg.MaterializeResult(metadata=main | {f"{name}: written": p["written"] for name, p in published.items()}
-                                   | {"dagster/row_count": check.metadata["rows_in_store"].value}, check_results=[check])
+                                   | {"dagster/row_count": published_rows(plugin, warehouse)}, check_results=[check])
 
     return _postgres

@@ -38,23 +38,33 @@ def tables(plugin: MetricPlugin) -> list[Table]:
     return found + [Table(plugin.table(r.name), r.name, PERIODS[r.period], r.columns) for r in plugin.rollups]
 
 
+def stored_shapes(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """(column, type) of each named table in the warehouse, in order (one catalog query; [] when absent)."""
+    found: dict[str, list[tuple[str, str]]] = {name: [] for name in names}
+    for table, name, type_ in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_name IN "
+            "(SELECT unnest(?::VARCHAR[])) AND table_schema = 'main' ORDER BY table_name, ordinal_position", [names]).fetchall():
+        found[table].append((name, type_.lower()))
+    return found
+
+
 def stored_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    return [(name, type_.lower()) for name, type_ in con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
-        "ORDER BY ordinal_position", [table]).fetchall()]
+    return stored_shapes(con, [table])[table]
 
 
 def current(con: duckdb.DuckDBPyConnection, plugin: MetricPlugin) -> bool:
     """Every table of the plugin exists with the declared model's columns and types."""
-    return all(stored_columns(con, t.name) == t.typed for t in tables(plugin))
+    shapes = stored_shapes(con, [t.name for t in tables(plugin)])
+    return all(shapes[t.name] == t.typed for t in tables(plugin))
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, plugin: MetricPlugin) -> list[str]:
     """Create the plugin's tables; one holding another model (a column added, removed or retyped) is
     replaced empty, to be rebuilt in the same transaction. Returns the tables replaced."""
     replaced = []
+    shapes = stored_shapes(con, [t.name for t in tables(plugin)])
     for table in tables(plugin):
-        found = stored_columns(con, table.name)
+        found = shapes[table.name]
         if found == table.typed:
             continue
         if found:

@@ -11,9 +11,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import dagster as dg
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import Field
 
@@ -40,7 +38,11 @@ class WriteStats:
 
 @functools.lru_cache(maxsize=8)
 def _client(endpoint_url: str | None, region: str | None, attempts: int, pool: int) -> Any:
-    """One thread-safe client per endpoint and process: building one costs ~0.15 s (service model)."""
+    """One thread-safe client per endpoint and process: building one costs ~0.15 s (service model).
+    boto3 is imported here, so a process that never writes DynamoDB (a sensor tick) does not load it."""
+    import boto3
+    from botocore.config import Config
+
     config = Config(
         retries={"total_max_attempts": attempts, "mode": "standard"},
         parameter_validation=False,  # items are built by code; skip per-item validation cost

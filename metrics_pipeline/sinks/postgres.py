@@ -81,7 +81,7 @@ def _statements(table: PostgresTable) -> dict[str, str]:
     column_defs = ", ".join(f"{name} {type_}" for name, type_ in table.keys + table.values)
     columns = ", ".join(table.columns)
     keys = _key_columns(table)
-    changed = " OR ".join(f"cur.{name} IS DISTINCT FROM s.{name}" for name, _ in table.values)
+    changed = " OR ".join(f"cur.{name} IS DISTINCT FROM excluded.{name}" for name, _ in table.values)
     updates = ", ".join(f"{name} = excluded.{name}" for name, _ in table.values)
     joined = " AND ".join(f"s.{name} = cur.{name}" for name in keys)
     return {
@@ -92,18 +92,20 @@ def _statements(table: PostgresTable) -> dict[str, str]:
         "copy_staging": f"COPY {staging} ({columns}) FROM STDIN (FORMAT csv)",
         "copy_target": f"COPY {table.name} ({columns}) FROM STDIN (FORMAT csv)",
         "analyze": f"ANALYZE {staging}",
-        # Only new or different rows reach the upsert; unchanged rows are filtered by a hash join.
+        # Each incoming row probes the primary key (no scan of the table's history); a row whose values
+        # did not change is left alone and not counted.
         "upsert": (
-            f"INSERT INTO {table.name} AS t ({columns}, updated_at) "
-            f"SELECT {', '.join('s.' + c for c in table.columns)}, now() FROM {staging} s "
-            f"LEFT JOIN {table.name} cur ON {joined} WHERE cur.{keys[0]} IS NULL OR {changed} "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}, updated_at = excluded.updated_at"
+            f"INSERT INTO {table.name} AS cur ({columns}, updated_at) SELECT {columns}, now() FROM {staging} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}, updated_at = excluded.updated_at "
+            f"WHERE {changed}"
         ),
         "scope": "CREATE TEMP TABLE sink_scope (granularity text, first_day date, last_day date) ON COMMIT DROP",
         "fill_scope": "INSERT INTO sink_scope VALUES (%s, %s, %s)",
+        "analyze_scope": "ANALYZE sink_scope",
+        # A range scan of the (granularity, period_key) index per scope row.
         "delete": (
-            f"DELETE FROM {table.name} cur WHERE EXISTS (SELECT 1 FROM sink_scope sc WHERE sc.granularity = cur.granularity"
-            f" AND cur.period_key BETWEEN sc.first_day AND sc.last_day)"
+            f"DELETE FROM {table.name} cur USING sink_scope sc WHERE sc.granularity = cur.granularity"
+            f" AND cur.period_key BETWEEN sc.first_day AND sc.last_day"
             f" AND NOT EXISTS (SELECT 1 FROM {staging} s WHERE {joined})"
         ),
     }
@@ -115,6 +117,14 @@ def _scope_rows(scope: SinkScope) -> list[tuple]:
     if scope.totals:
         rows += [(g, *WHOLE) for g in ("TOTAL", "LATEST")]
     return rows
+
+
+def in_scope(scope: SinkScope) -> tuple[str, list]:
+    """A Postgres condition (and its parameters) selecting a table's rows in `scope`: index ranges of
+    (granularity, period_key)."""
+    rows = _scope_rows(scope)
+    return " OR ".join(["(granularity = %s AND period_key BETWEEN %s AND %s)"] * len(rows)) or "FALSE", [
+        value for row in rows for value in row]
 
 
 def _csv(rows: pa.Table, table: PostgresTable) -> bytes:
@@ -156,6 +166,7 @@ def load_rows(
             cursor.execute(sql["analyze"])
             cursor.execute(sql["scope"])
             cursor.executemany(sql["fill_scope"], _scope_rows(scope))
+            cursor.execute(sql["analyze_scope"])
             written = cursor.execute(sql["upsert"]).rowcount
             deleted = cursor.execute(sql["delete"]).rowcount
         if before_commit is not None:
@@ -171,6 +182,14 @@ def publish(
     """Load the desired rows into Postgres (migrating first): with `incremental`, only the periods
     the table's feed says changed (everything into an empty table: a new database), then its cursor
     moves; rows whose key Postgres cannot index are quarantined, the rest are loaded."""
+    return publish_scoped(table, warehouse, postgres, before_commit, incremental)[0]
+
+
+def publish_scoped(
+    table: PostgresTable, warehouse: DuckDBWarehouse, postgres: PostgresResource,
+    before_commit: Callable[[], None] | None = None, incremental: bool = False,
+) -> tuple[dict, SinkScope]:
+    """`publish`, also returning the scope it published (what a scoped read-back compares)."""
     with postgres.connect() as connection:
         apply_migrations(connection)
         exists = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [table.name]).fetchone()[0]
@@ -187,4 +206,4 @@ def publish(
     if todo is not None:
         with warehouse.connect() as con:
             changes.advance(con, todo)
-    return result
+    return result, scope

@@ -82,8 +82,8 @@ def check_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDB
 
 
 def published_rows_sql(table: PostgresTable) -> str:
-    """DuckDB: every row the table should hold (`$refusing` names its quarantine; register the scope
-    `everything` first): rows the sink refused (quarantined) are not expected there."""
+    """DuckDB: every row the table should hold (`$refusing` names its quarantine; register a scope
+    first): rows the sink refused (quarantined) are not expected there."""
     first, *rest = [name for name, _ in table.keys]
     refused = " || '|' || ".join(f"coalesce(CAST(r.{c} AS VARCHAR), '')" for c in rest) or "''"
     return (f"SELECT * FROM ({table.source_sql}) AS r({', '.join(table.columns)})"
@@ -201,8 +201,10 @@ class Compared:
     actual: Figures
 
 
-def read_back_result(check_name: str, store: str, compared: Sequence[Compared]) -> dg.AssetCheckResult:
-    """ERROR when any group differs; the description names the first differences and what to do."""
+def read_back_result(check_name: str, store: str, compared: Sequence[Compared],
+                     scope: str | None = None) -> dg.AssetCheckResult:
+    """ERROR when any group differs; the description names the first differences and what to do.
+    `scope` names the periods compared when not every period was."""
     found = [line for c in compared for line in differences(c.table, c.labels, c.expected, c.actual, store)]
     groups = sum(len(c.expected.keys() | c.actual.keys()) for c in compared)
     shown = "; ".join(found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "")
@@ -214,7 +216,8 @@ def read_back_result(check_name: str, store: str, compared: Sequence[Compared]) 
         f"{brief(shown, 110)}. What to do: run sink_reconciliation_job.",
         metadata={"tables": ", ".join(c.table for c in compared), "groups_compared": groups,
                   "groups_differing": len(found), "differences": dg.MetadataValue.json(found[:20]),
-                  "rows_in_store": sum(values[0] for c in compared for values in c.actual.values())},
+                  "rows_in_store": sum(values[0] for c in compared for values in c.actual.values())}
+        | ({"periods_compared": scope} if scope else {}),
     )
 
 
