@@ -167,6 +167,7 @@ def one_repeat(i: int, data: dict, servers: dict, work: Path, instance: str = "s
     out["late_row"] = child("late", {"plan": plan["late"], "as_of": as_of}, env, state)
     out["noop"] = child("noop", {"repeat": 3}, env, state)
     out["noop_26_steps"] = child("noop", {"repeat": 3, "steps": 26}, env, state)
+    out["noop_26_steps_libraries"] = child("noop", {"repeat": 3, "steps": 26, "libraries": True}, env, state)
     out["process_floor"] = child("process_floor", {}, env, state)
     out["floor_duckdb"] = child("floor_duckdb", {
         "db": str(state / "floor.duckdb"), "registry": env["METRICS_REGISTRY_CSV"], "downloads": env["METRICS_DOWNLOADS_DIR"],
@@ -225,7 +226,8 @@ def main() -> None:
         postgres.stop()
     print(f"\nwrote {path}\n\n| run | whole s | runs | run s | of which Dagster event writes s (events, ms each) | CPU s "
           "| peak MiB | items written (DynamoDB) | load 1m |\n|---|---|---|---|---|---|---|---|---|")
-    for name in ("backfill", "new_day", "rerun", "late_row", "noop", "noop_26_steps", "process_floor", "floor_duckdb",
+    for name in ("backfill", "new_day", "rerun", "late_row", "noop", "noop_26_steps", "noop_26_steps_libraries",
+                 "process_floor", "floor_duckdb",
                  "floor_dynamodb"):
         rs = [r[name] for r in runs]
         items = sum(median(rs, "figures", f"dynamodb/{t}", "written") for t in ("install_activity", "github_activity"))

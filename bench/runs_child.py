@@ -145,10 +145,26 @@ def run_jobs(plan: list[dict], as_of: str) -> dict:
             "steps_s": {k: round(v, 3) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])}, "figures": figures}
 
 
-def noop(repeat: int, steps: int = 1) -> dict:
+def load_libraries() -> None:
+    """What the day's run loads before any data: DuckDB, Arrow (whose first array imports pandas), a
+    DynamoDB client (boto3 and its service model) and psycopg."""
+    import boto3
+    import duckdb
+    import psycopg  # noqa: F401
+    import pyarrow as pa
+
+    duckdb.connect().register("one", pa.table({"a": pa.array([1])}))
+    boto3.session.Session().client("dynamodb", region_name="us-east-1")
+
+
+def noop(repeat: int, steps: int = 1, libraries: bool = False) -> dict:
     """Dagster's own cost of one run: `steps` assets in a chain that do nothing, on the same kind of
-    instance (26 is the step count of the day's run)."""
+    instance (26 is the step count of the day's run); with `libraries`, in a process that has also loaded
+    the libraries the day's run loads (the memory floor)."""
     import dagster as dg
+
+    if libraries:
+        load_libraries()
 
     def nothing(n: int) -> dg.AssetsDefinition:
         @dg.asset(name=f"nothing_{n}", deps=[f"nothing_{n - 1}"] if n else [])
@@ -240,7 +256,7 @@ def main() -> None:
     if scenario in ("backfill", "day", "late", "prime"):
         result = run_jobs(args["plan"], args["as_of"])
     elif scenario == "noop":
-        result = noop(args.get("repeat", 3), args.get("steps", 1))
+        result = noop(args.get("repeat", 3), args.get("steps", 1), args.get("libraries", False))
     elif scenario == "process_floor":
         result = process_floor()
     elif scenario == "floor_duckdb":

@@ -5,12 +5,14 @@ from datetime import date, datetime
 
 import dagster as dg
 import psycopg
+import pyarrow as pa
 import pytest
 from psycopg import conninfo
 
 from metrics_pipeline.resources.postgres import PostgresConfigError, PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks.assets import postgres_github_activity, postgres_install_activity
+from metrics_pipeline.sinks.postgres import INSTALL_ACTIVITY, load_rows
 from metrics_pipeline.sinks.postgres_schema import apply_migrations, migrations
 from metrics_pipeline_tests.sinks.sink_helpers import (
     Rollups,
@@ -136,3 +138,33 @@ def test_a_new_empty_database_gets_everything_though_nothing_changed(warehouse, 
     metadata = materialize(warehouse, dsn)
     assert metadata["postgres__install_activity"]["scope"] == "everything"
     assert read_rows(dsn) == (expected_install_rows(rollups), expected_github_rows(rollups))
+
+
+def _indexes(dsn) -> list[tuple[str, str]]:
+    with psycopg.connect(dsn) as connection:
+        return connection.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'install_activity' "
+                                  "ORDER BY 1").fetchall()
+
+
+def test_the_initial_fill_builds_the_indexes_after_copy_and_still_refuses_a_duplicate_key(postgres_database):
+    """An empty table is filled by COPY with its key and indexes dropped and rebuilt in the same
+    transaction: the same indexes afterwards, and a duplicate key rolls the whole fill back."""
+    with psycopg.connect(postgres_database) as connection:
+        apply_migrations(connection)
+    before = _indexes(postgres_database)
+    assert [name for name, _ in before] == ["install_activity_period", "install_activity_pkey"]
+
+    def rows(*values):
+        return pa.table({"plugin_name": [v[0] for v in values], "granularity": [v[1] for v in values],
+                         "period_start": pa.array([v[2] for v in values], pa.date32()),
+                         "install_count": pa.array([v[3] for v in values], pa.int64())})
+
+    duplicate = rows(("napari-foo", "DAY", date(2024, 2, 29), 3), ("napari-foo", "DAY", date(2024, 2, 29), 4))
+    with psycopg.connect(postgres_database) as connection, pytest.raises(psycopg.errors.UniqueViolation):
+        load_rows(connection, INSTALL_ACTIVITY, duplicate)
+    assert _indexes(postgres_database) == before
+    with psycopg.connect(postgres_database) as connection:
+        assert connection.execute("SELECT count(*) FROM install_activity").fetchone()[0] == 0
+        assert load_rows(connection, INSTALL_ACTIVITY, rows(("napari-foo", "DAY", date(2024, 2, 29), 3),
+                                                            ("napari-foo", "TOTAL", None, 3)))["written"] == 2
+    assert _indexes(postgres_database) == before
