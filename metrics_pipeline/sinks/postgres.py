@@ -6,7 +6,7 @@ longer desired. Readers see the old table or the new one.
 """
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,11 +19,12 @@ from metrics_pipeline.changes import WHOLE
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, bind
 from metrics_pipeline.sinks.postgres_schema import apply_migrations
-from metrics_pipeline.sinks.quarantine import split_postgres_rows
+from metrics_pipeline.sinks.quarantine import forget_refusals, quarantine_metadata, refuse_long_keys
 from metrics_pipeline.sinks.scope import SinkFeed, SinkScope, in_days, in_months
 
 
 COPY_CHUNK_BYTES = 1 << 20
+STREAM_ROWS = 100_000  # rows a publish holds in memory at once, from the warehouse to COPY
 
 
 @dataclass(frozen=True)
@@ -128,18 +129,23 @@ def in_scope(scope: SinkScope) -> tuple[str, list]:
         value for row in rows for value in row]
 
 
-def _csv(rows: pa.Table, table: PostgresTable) -> bytes:
+def _csv(rows: pa.RecordBatch, table: PostgresTable) -> bytes:
     """Arrow -> CSV in C++ (nulls empty, strings quoted as needed): COPY's cheapest input."""
     buffer = io.BytesIO()
     pacsv.write_csv(rows.rename_columns(table.columns), buffer, pacsv.WriteOptions(include_header=False))
     return buffer.getvalue()
 
 
-def _copy(cursor: psycopg.Cursor, sql: str, data: bytes) -> None:
+def _copy(cursor: psycopg.Cursor, sql: str, batches: Iterable[pa.RecordBatch], table: PostgresTable) -> int:
+    """COPY the batches one at a time (memory bounded by a batch); returns the rows sent."""
+    sent = 0
     with cursor.copy(sql) as copy:
-        view = memoryview(data)
-        for offset in range(0, len(view), COPY_CHUNK_BYTES):
-            copy.write(view[offset:offset + COPY_CHUNK_BYTES])
+        for batch in batches:
+            view = memoryview(_csv(batch, table))
+            for offset in range(0, len(view), COPY_CHUNK_BYTES):
+                copy.write(view[offset:offset + COPY_CHUNK_BYTES])
+            sent += batch.num_rows
+    return sent
 
 
 @contextmanager
@@ -162,28 +168,29 @@ def _indexes_built_after(cursor: psycopg.Cursor, name: str) -> Iterator[None]:
 
 
 def load_rows(
-    connection: psycopg.Connection, table: PostgresTable, rows: pa.Table,
+    connection: psycopg.Connection, table: PostgresTable, rows: pa.Table | Iterable[pa.RecordBatch],
     before_commit: Callable[[], None] | None = None, scope: SinkScope | None = None,
 ) -> dict:
-    """Make `table`'s rows in `scope` (default: all) equal `rows` in one transaction; returns
-    written/deleted/unchanged counts.
+    """Make `table`'s rows in `scope` (default: all) equal `rows` (a table, or batches streamed once)
+    in one transaction; returns written/deleted/unchanged counts.
 
     An empty target (the initial load) takes COPY straight into the table; otherwise rows go
     to a temp table and only the difference is upserted or deleted.
     """
     scope = scope or SinkScope.everything()
-    sql, data = _statements(table), _csv(rows, table)
+    sql = _statements(table)
+    batches = rows.to_batches(max_chunksize=STREAM_ROWS) if isinstance(rows, pa.Table) else rows
     with connection.transaction(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # rollup timestamps are naive UTC
         # Writers queue behind each other; readers are blocked only while an empty table is filled.
         cursor.execute(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")
         if cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table.name})").fetchone()[0]:
             with _indexes_built_after(cursor, table.name):
-                _copy(cursor, sql["copy_target"], data)
-            written, deleted = rows.num_rows, 0
+                desired = _copy(cursor, sql["copy_target"], batches, table)
+            written, deleted = desired, 0
         else:
             cursor.execute(sql["staging"])
-            _copy(cursor, sql["copy_staging"], data)
+            desired = _copy(cursor, sql["copy_staging"], batches, table)
             cursor.execute(sql["analyze"])
             cursor.execute(sql["scope"])
             cursor.executemany(sql["fill_scope"], _scope_rows(scope))
@@ -192,8 +199,8 @@ def load_rows(
             deleted = cursor.execute(sql["delete"]).rowcount
         if before_commit is not None:
             before_commit()
-    return {"table": table.name, "desired_rows": rows.num_rows, "written": written, "deleted": deleted,
-            "unchanged": rows.num_rows - written}
+    return {"table": table.name, "desired_rows": desired, "written": written, "deleted": deleted,
+            "unchanged": desired - written}
 
 
 def publish(
@@ -216,14 +223,25 @@ def publish_scoped(
         exists = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [table.name]).fetchone()[0]
         empty = not exists or connection.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table.name})").fetchone()[0]
         connection.rollback()
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, warehouse.connect() as quarantine:
             todo = table.feed.pending(con) if incremental and table.feed else None
             scope = table.feed.scope(todo) if todo is not None and not empty else SinkScope.everything()
+            sink, keys = f"postgres:{table.name}", [n for n, _ in table.keys]
+            if scope == SinkScope.everything():
+                forget_refusals(quarantine, sink)
+            refused = 0
+
+            def accepted(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+                nonlocal refused
+                for batch in reader:
+                    kept = refuse_long_keys(quarantine, sink, keys, batch.rename_columns(table.columns))
+                    refused += batch.num_rows - kept.num_rows
+                    yield kept
+
             with scope.registered(con) as params:
-                rows = con.sql(table.source_sql, params=bind(table.source_sql, params)).to_arrow_table()
-            rows, quarantine = split_postgres_rows(con, f"postgres:{table.name}", [n for n, _ in table.keys],
-                                                   rows.rename_columns(table.columns), replace=scope == SinkScope.everything())
-        result = load_rows(connection, table, rows, before_commit, scope) | quarantine | {"scope": scope.describe()}
+                reader = con.sql(table.source_sql, params=bind(table.source_sql, params)).to_arrow_reader(STREAM_ROWS)
+                result = load_rows(connection, table, accepted(reader), before_commit, scope)
+            result |= {"quarantined_now": refused, **quarantine_metadata(quarantine, sink), "scope": scope.describe()}
     if todo is not None:
         with warehouse.connect() as con:
             changes.advance(con, todo)

@@ -179,28 +179,25 @@ POSTGRES_KEY_LIMIT = 2600  # bytes of UTF-8 text over all key columns
 POSTGRES_KEY_TOO_LONG = f"key over {POSTGRES_KEY_LIMIT} bytes (Postgres index row limit)"
 
 
-def split_postgres_rows(
-    con: duckdb.DuckDBPyConnection, sink: str, key_columns: list[str], rows: pa.Table, replace: bool = True,
-) -> tuple[pa.Table, dict]:
-    """Rows whose key Postgres cannot index are left out and recorded in `sink_quarantine`;
-    `replace` (a whole-table publish) first forgets this sink's earlier refusals."""
+def forget_refusals(con: duckdb.DuckDBPyConnection, sink: str) -> None:
+    """A whole-table publish starts from no refusals: those still due are recorded again."""
+    con.execute("DELETE FROM sink_quarantine WHERE sink = ?", [sink])
+
+
+def refuse_long_keys(con: duckdb.DuckDBPyConnection, sink: str, key_columns: list[str],
+                     rows: pa.RecordBatch) -> pa.RecordBatch:
+    """Rows whose key Postgres cannot index are left out and recorded in `sink_quarantine`."""
     sizes = None
     for name in key_columns:
         if pa.types.is_string(rows.schema.field(name).type) or pa.types.is_large_string(rows.schema.field(name).type):
             size = pc.fill_null(pc.binary_length(rows[name]), 0)
             sizes = size if sizes is None else pc.add(sizes, size)
-    refused_mask = pc.greater(sizes, POSTGRES_KEY_LIMIT) if sizes is not None else pa.array([False] * rows.num_rows)
-    refused = rows.filter(refused_mask)
+    if sizes is None or not pc.any(pc.greater(sizes, POSTGRES_KEY_LIMIT)).as_py():
+        return rows
+    refused_mask = pc.greater(sizes, POSTGRES_KEY_LIMIT)
     now = datetime.now(UTC).replace(tzinfo=None)
-    columns = refused.select(key_columns).to_pylist()
     records = [[sink, row[key_columns[0]], "|".join("" if row[c] is None else str(row[c]) for c in key_columns[1:]),
-                POSTGRES_KEY_TOO_LONG, now] for row in columns]
-    with transaction(con):
-        if replace:
-            con.execute("DELETE FROM sink_quarantine WHERE sink = ?", [sink])
-        if records:
-            con.executemany(
-                "INSERT INTO sink_quarantine (sink, pk, sk, reason, seen_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (sink, pk, sk) DO NOTHING", records,
-            )
-    return rows.filter(pc.invert(refused_mask)), {"quarantined_now": len(records), **quarantine_metadata(con, sink)}
+                POSTGRES_KEY_TOO_LONG, now] for row in rows.filter(refused_mask).select(key_columns).to_pylist()]
+    con.executemany("INSERT INTO sink_quarantine (sink, pk, sk, reason, seen_at) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (sink, pk, sk) DO NOTHING", records)
+    return rows.filter(pc.invert(refused_mask))
