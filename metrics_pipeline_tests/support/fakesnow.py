@@ -7,6 +7,7 @@ so rows go in with array-bound INSERTs.
 from __future__ import annotations
 
 import atexit
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -25,10 +26,12 @@ COMMIT_COLUMNS = (
 
 
 def start_fakesnow(log_path: Path, port: int | None = None) -> ServerProcess:
-    """`python -m fakesnow -s` on 127.0.0.1 in its own process group; stop it with `.stop()`."""
+    """`python -m fakesnow -s` on 127.0.0.1 in its own process group; stop it with `.stop()`. Its temp
+    files (stage buckets) go beside the log, so removing that folder leaves nothing behind."""
     port = port or free_port()
     return start_server(
-        [sys.executable, "-m", "fakesnow", "-s", "--host", "127.0.0.1", "-p", str(port)], port, log_path
+        [sys.executable, "-m", "fakesnow", "-s", "--host", "127.0.0.1", "-p", str(port)], port, log_path,
+        env={"TMPDIR": str(log_path.parent)},
     )
 
 
@@ -48,6 +51,7 @@ def stop_shared_fakesnow() -> None:
     global _shared
     if _shared is not None:
         _shared.stop()
+        shutil.rmtree(_shared.log_path.parent, ignore_errors=True)
         _shared = None
 
 
