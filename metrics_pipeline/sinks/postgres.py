@@ -1,8 +1,9 @@
 """Postgres sink: install_activity and github_activity, equal to the rollups, full monthly history.
 
 One transaction per table: COPY the desired rows of the scope (the periods the rollups changed,
-sinks/scope.py) into a temp table, upsert only rows whose values differ, delete the scope's rows no
-longer desired. Readers see the old table or the new one.
+sinks/scope.py), streamed from the warehouse in batches, into a temp table, upsert only rows whose
+values differ, delete the scope's rows no longer desired; no statement reads the table's history.
+Readers see the old table or the new one.
 """
 
 import io
