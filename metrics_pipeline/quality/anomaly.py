@@ -39,9 +39,16 @@ series AS (
     FROM grid
     WINDOW w AS (PARTITION BY plugin_name ORDER BY day ROWS BETWEEN {trailing} PRECEDING AND 1 PRECEDING)
 )
-SELECT day, plugin_name, n, trailing_median, history_days,
-       rank() OVER (PARTITION BY day ORDER BY trailing_sum DESC NULLS LAST) - 1 AS size_rank
-FROM series WHERE day >= $start ORDER BY day, plugin_name
+, ranked AS (
+    SELECT day, plugin_name, n, trailing_median, history_days,
+           rank() OVER (PARTITION BY day ORDER BY trailing_sum DESC NULLS LAST) - 1 AS size_rank
+    FROM series WHERE day >= $start
+)
+-- Only the site's rows and the plugin rows that can be findings (see `_finding`) reach Python.
+SELECT * FROM ranked
+WHERE plugin_name = '' OR (trailing_median > 0 AND history_days >= $min_history
+      AND ((n = 0 AND trailing_median >= $zero_min_median) OR (n <> 0 AND size_rank <= $largest_plugins)))
+ORDER BY day, plugin_name
 """
 
 
@@ -65,7 +72,9 @@ def anomaly_outcomes(keys: list[str], settings: QualitySettings, con: duckdb.Duc
     start, end = days[0], days[-1] + timedelta(days=1)
     lo = max(start - timedelta(days=settings.trailing_days), FIRST_DAY)
     rows = con.execute(
-        SERIES_SQL.format(trailing=int(settings.trailing_days)), {"lo": lo, "start": start, "end": end}
+        SERIES_SQL.format(trailing=int(settings.trailing_days)),
+        {"lo": lo, "start": start, "end": end, "min_history": settings.min_history_days,
+         "zero_min_median": settings.zero_min_median, "largest_plugins": settings.largest_plugins},
     ).fetchall()
     by_day: dict[date, list[tuple]] = {}
     for row in rows:

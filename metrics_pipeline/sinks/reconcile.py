@@ -46,17 +46,18 @@ _MARK_PENDING = """
 
 
 def scan_items(client, table: str, sink: ItemSet) -> pa.Table:
-    """Every item of `table` as (pk, sk, stored_value): the reconciliation's full read."""
-    pks, sks, values, kwargs = [], [], [], {"TableName": table, "ConsistentRead": True}
+    """Every item of `table` as (pk, sk, stored_value): the reconciliation's full read, kept as Arrow
+    page by page (a few dozen bytes an item, where Python strings would take ten times that)."""
+    pages, kwargs = [], {"TableName": table, "ConsistentRead": True}
+    schema = pa.schema([("pk", pa.string()), ("sk", pa.string()), ("stored_value", pa.string())])
     while True:
         page = client.scan(**kwargs)
-        for item in page["Items"]:
-            pks.append(item["plugin_name"]["S"])
-            sks.append(item[sink.range_key]["S"])
-            values.append(stored_value(sink, item))
+        items = page["Items"]
+        pages.append(pa.table([pa.array([item["plugin_name"]["S"] for item in items], pa.string()),
+                               pa.array([item[sink.range_key]["S"] for item in items], pa.string()),
+                               pa.array([stored_value(sink, item) for item in items], pa.string())], schema=schema))
         if "LastEvaluatedKey" not in page:
-            return pa.table({"pk": pa.array(pks, pa.string()), "sk": pa.array(sks, pa.string()),
-                             "stored_value": pa.array(values, pa.string())})
+            return pa.concat_tables(pages).combine_chunks()
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
