@@ -43,6 +43,16 @@ def _wall_seconds(text: str) -> float:
     return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
 
 
+def time_figures(path: Path) -> dict:
+    """User, system and wall seconds and the peak RSS from a `/usr/bin/time -v -o` file."""
+    found = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.strip().rpartition(": ")
+        if name in TIME_FIELDS:
+            found[TIME_FIELDS[name]] = _wall_seconds(value) if name.startswith("Elapsed") else float(value)
+    return found
+
+
 def child(scenario: str, args: dict, env: dict, work: Path) -> dict:
     """Run one scenario in a fresh process under /usr/bin/time -v; its figures plus the load average."""
     out, timing = work / f"{scenario}-{uuid.uuid4().hex[:6]}.json", work / "time.txt"
@@ -53,11 +63,7 @@ def child(scenario: str, args: dict, env: dict, work: Path) -> dict:
     whole = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{scenario} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    result = json.loads(out.read_text())
-    for line in timing.read_text().splitlines():
-        name, _, value = line.strip().rpartition(": ")
-        if name in TIME_FIELDS:
-            result[TIME_FIELDS[name]] = _wall_seconds(value) if name.startswith("Elapsed") else float(value)
+    result = json.loads(out.read_text()) | time_figures(timing)
     result.update(whole_s=round(whole, 3), cpu_s=round(result["user_s"] + result["sys_s"], 2),
                   peak_mib=round(result["max_rss_kb"] / 1024), load_1m=round(load, 2))
     events = f"  events {result['dagster_events']} ({result['dagster_event_writes_s']:.2f}s)" if "dagster_events" in result else ""

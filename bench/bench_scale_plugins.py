@@ -150,7 +150,7 @@ def prepare_data(work: Path, plugins: int, first: date, last: date) -> dict:
 
 def run_child(name: str, plan: list[dict], env: dict, state: Path) -> dict:
     """One scenario in a fresh process under /usr/bin/time -v, the load average sampled while it runs."""
-    from bench_runs import TIME_FIELDS, _wall_seconds
+    from bench_runs import time_figures
 
     out, timing = state / f"{name}-{uuid.uuid4().hex[:6]}.json", state / f"{name}.time.txt"
     loads, done = [os.getloadavg()], threading.Event()
@@ -171,11 +171,7 @@ def run_child(name: str, plan: list[dict], env: dict, state: Path) -> dict:
     (state / f"{name}.stderr.txt").write_text(proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    result = json.loads(out.read_text())
-    for line in timing.read_text().splitlines():
-        field, _, value = line.strip().rpartition(": ")
-        if field in TIME_FIELDS:
-            result[TIME_FIELDS[field]] = _wall_seconds(value) if field.startswith("Elapsed") else float(value)
+    result = json.loads(out.read_text()) | time_figures(timing)
     one_minute = [load[0] for load in loads]
     result.update(whole_s=round(whole, 1), cpu_s=round(result["user_s"] + result["sys_s"], 1),
                   peak_mib=round(result["max_rss_kb"] / 1024), load_1m_start=round(one_minute[0], 2),
