@@ -220,7 +220,7 @@ def plugin_models(plugins: tuple[MetricPlugin, ...]) -> dg.AssetsDefinition:
         with tempfile.TemporaryDirectory(prefix="plugin-rows-") as spill, duckdb.connect() as scratch, \
                 warehouse.connect() as con:
             # A backfill's rows (a year: ~2M) spill to disk beyond this, so the run's peak stays bounded.
-            scratch.execute("SET TimeZone = 'UTC'; SET memory_limit = '128MB'; SET temp_directory = $spill",
+            scratch.execute("SET TimeZone = 'UTC'; SET memory_limit = '256MB'; SET temp_directory = $spill",
                             {"spill": spill})
             incomplete = plugin_rows.load(scratch, needed, paths, plugin_names) if needed else set()
             for plugin in selected:
