@@ -192,9 +192,9 @@ def refuse_long_keys(con: duckdb.DuckDBPyConnection, sink: str, key_columns: lis
         if pa.types.is_string(rows.schema.field(name).type) or pa.types.is_large_string(rows.schema.field(name).type):
             size = pc.fill_null(pc.binary_length(rows[name]), 0)
             sizes = size if sizes is None else pc.add(sizes, size)
-    if sizes is None or not pc.any(pc.greater(sizes, POSTGRES_KEY_LIMIT)).as_py():
+    refused_mask = None if sizes is None else pc.greater(sizes, POSTGRES_KEY_LIMIT)
+    if refused_mask is None or not pc.any(refused_mask).as_py():
         return rows
-    refused_mask = pc.greater(sizes, POSTGRES_KEY_LIMIT)
     now = datetime.now(UTC).replace(tzinfo=None)
     records = [[sink, row[key_columns[0]], "|".join("" if row[c] is None else str(row[c]) for c in key_columns[1:]),
                 POSTGRES_KEY_TOO_LONG, now] for row in rows.filter(refused_mask).select(key_columns).to_pylist()]
