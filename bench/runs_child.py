@@ -69,10 +69,18 @@ def _execute(dg, definitions, instance, request, steps: dict, figures: dict) -> 
     from metrics_pipeline.demo.progress import QUIET_RUN_CONFIG, asset_figures
 
     job = definitions.resolve_job_def(request.get("job", "daily_metrics_job"))
+    selection, ops, left_out = request.get("assets"), None, tuple(request.get("exclude_prefixes") or ())
+    if left_out:  # e.g. ["dynamodb/"]: the job less those assets (or ops naming them), to measure the rest
+        keys = job.asset_layer.asset_graph.get_all_asset_keys()
+        if keys:
+            selection = [key for key in keys if not key.to_user_string().startswith(left_out)]
+        else:
+            names = [prefix.strip("/") for prefix in left_out]
+            ops = [node.name for node in job.graph.nodes if not any(name in node.name for name in names)]
     started = time.perf_counter()
     result = job.execute_in_process(
-        instance=instance, run_config=QUIET_RUN_CONFIG, partition_key=request.get("partition"),
-        tags=request.get("tags", {}), asset_selection=request.get("assets"), raise_on_error=True,
+        instance=instance, run_config=QUIET_RUN_CONFIG, partition_key=request.get("partition"), op_selection=ops,
+        tags=request.get("tags", {}), asset_selection=selection, raise_on_error=not left_out,
     )
     seconds = time.perf_counter() - started
     for event in result.all_events:

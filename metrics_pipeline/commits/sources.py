@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import ClassVar
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 
 import dagster as dg
@@ -158,30 +159,32 @@ class FileCommitsSource(CommitsSource):
         """The readable files that can hold days of [start, end) (each identical file once)."""
         return [f.path for f in self._select(start, end).files]
 
-    def _in_window(self, start: date | None, end: date) -> tuple[duckdb.DuckDBPyConnection | None, Selection]:
+    @contextmanager
+    def _in_window(self, start: date | None, end: date) -> Iterator[tuple[duckdb.DuckDBPyConnection | None, Selection]]:
         """A scratch connection holding `in_window`: the rows authored in [start, end) (None: no files)."""
         selection = self._select(start or date.min, end)
         files = selection.files
         if not files:
-            return None, selection
-        con = scratch_connection(files)
-        self._load(con, files)
-        after = "" if start is None else "commit_author_date >= $start AND"
-        con.execute(
-            f"CREATE TEMP TABLE in_window AS SELECT * FROM commit_rows WHERE {after} commit_author_date < $end",
-            {"end": midnight(end)} | ({} if start is None else {"start": midnight(start)}),
-        )
-        return con, selection
+            yield None, selection
+            return
+        with scratch_connection(files) as con:
+            self._load(con, files)
+            after = "" if start is None else "commit_author_date >= $start AND"
+            con.execute(
+                f"CREATE TEMP TABLE in_window AS SELECT * FROM commit_rows WHERE {after} commit_author_date < $end",
+                {"end": midnight(end)} | ({} if start is None else {"start": midnight(start)}),
+            )
+            yield con, selection
 
     _FINGERPRINTS = "SELECT CAST(commit_author_date AS DATE), count(*), max(arrived_at) FROM in_window GROUP BY 1 ORDER BY 1"
     _MISSING_SHA = "SELECT count(*) FROM in_window WHERE sha IS NULL AND list_contains($repos, lower(repo))"
 
     def commits(self, start: date, end: date, repos: Sequence[str]) -> SourceBatch:
-        con, selection = self._in_window(start, end)
-        if con is None:
-            return SourceBatch(COMMIT_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}), dict(selection.dropped), selection)
         wanted = {"repos": [r.lower() for r in repos]}
-        with con:
+        with self._in_window(start, end) as (con, selection):
+            if con is None:
+                return SourceBatch(COMMIT_ROWS_SCHEMA.empty_table(), fingerprints_for_window(start, end, {}),
+                                   dict(selection.dropped), selection)
             rows = con.sql(
                 f"SELECT {', '.join(COMMIT_COLUMNS)} FROM in_window "
                 "WHERE sha IS NOT NULL AND list_contains($repos, lower(repo)) ORDER BY ALL",
@@ -197,11 +200,10 @@ class FileCommitsSource(CommitsSource):
         )
 
     def commits_before(self, before: date, repos: Sequence[str]) -> SourceBatch:
-        con, selection = self._in_window(None, before)
-        if con is None:
-            return SourceBatch(OPENING_ROWS_SCHEMA.empty_table(), [], dict(selection.dropped), selection)
         wanted = {"repos": [r.lower() for r in repos]}
-        with con:
+        with self._in_window(None, before) as (con, selection):
+            if con is None:
+                return SourceBatch(OPENING_ROWS_SCHEMA.empty_table(), [], dict(selection.dropped), selection)
             rows = con.sql(
                 """
                 SELECT CAST(date_trunc('month', commit_author_date) AS DATE), lower(repo),

@@ -22,6 +22,7 @@ from metrics_pipeline.landing.batch import (
 )
 from metrics_pipeline.landing.catalog import FileCatalog, FileProblem, Measured, Selection, schema_groups
 from metrics_pipeline.landing.files import SourceFile, file_arrivals, list_source_files, scratch_connection
+from metrics_pipeline.resources.warehouse import scratch
 
 # Columns of SourceBatch.rows for installs; one row per group of qualifying downloads.
 INSTALL_ROWS_SCHEMA = pa.schema(
@@ -131,8 +132,7 @@ class FileInstallsSource(InstallsSource):
 
     def _measure(self, f: SourceFile) -> Measured:
         """One file on its own: required columns and types, its event days, its unusable rows."""
-        with duckdb.connect() as con:
-            con.execute("SET TimeZone = 'UTC'")
+        with scratch() as con:
             problem = self._types_problem(con, f.path)
             if problem:
                 raise problem
@@ -142,8 +142,7 @@ class FileInstallsSource(InstallsSource):
         """Files sharing a schema measured by one query; a file the shared read fails on is left to
         `_measure` (alone), so it cannot spoil the others."""
         found: dict[str, Measured | FileProblem] = {}
-        with duckdb.connect() as con:
-            con.execute("SET TimeZone = 'UTC'")
+        with scratch() as con:
             try:
                 groups = schema_groups(con, [f.path for f in files])
             except duckdb.Error:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -13,6 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from metrics_pipeline.landing.batch import Arrivals
+from metrics_pipeline.resources.warehouse import scratch
 
 
 @dataclass(frozen=True)
@@ -61,17 +63,17 @@ def file_arrivals(
     return Arrivals(newest_by_day(new) if new else {}, cursor, reconcile=changed)
 
 
-def scratch_connection(files: list[SourceFile]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB (never the warehouse file) with a `source_files(filename, arrived_at)` table."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.register(
-        "source_files",
-        pa.table(
-            {
-                "filename": pa.array([f.path for f in files], pa.string()),
-                "arrived_at": pa.array([f.arrived_at for f in files], pa.timestamp("us")),
-            }
-        ),
-    )
-    return con
+@contextmanager
+def scratch_connection(files: list[SourceFile]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A scratch DuckDB (never the warehouse file) with a `source_files(filename, arrived_at)` table."""
+    with scratch() as con:
+        con.register(
+            "source_files",
+            pa.table(
+                {
+                    "filename": pa.array([f.path for f in files], pa.string()),
+                    "arrived_at": pa.array([f.arrived_at for f in files], pa.timestamp("us")),
+                }
+            ),
+        )
+        yield con

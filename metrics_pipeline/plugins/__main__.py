@@ -89,10 +89,9 @@ def run(name: str, first: date, last: date, downloads: str, registry: str, insta
         store.ensure_tables(warehouse, plugin)
         bad: dict[str, dict[date, int]] = {}
         for a, b in compute.windows([(first, last)], incomplete):
-            computed = compute.compute_window(scratch, plugin, a, b, plugin_names)
+            compute.compute_window(scratch, warehouse, plugin, a, b, plugin_names)
             for check_name, days in compute.check_window(scratch, plugin, a, b, plugin_names).items():
                 bad.setdefault(check_name, {}).update(days)
-            store.replace_days(warehouse, plugin.table("daily"), "day", a, b, computed)
         derived.refresh(warehouse, plugin, [(first, last)])
         for table in store.tables(plugin):
             _print_table(warehouse, table, limit, out)

@@ -10,7 +10,6 @@ check says why) while the others go on.
 
 
 import hashlib
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -28,6 +27,7 @@ from metrics_pipeline.plugins.spec import IMPLEMENTED_SOURCES, MetricPlugin
 from metrics_pipeline.quality.evaluations import Outcome, brief, days_result
 from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
+from metrics_pipeline.resources.warehouse import scratch as scratch_duckdb
 
 GROUP = "plugins"
 UPSTREAM = {"downloads": "raw_installs"}
@@ -151,11 +151,9 @@ def run_plugin(con, scratch, plugin: MetricPlugin, todo: changes.Pending, ranges
     with transaction(con):
         store.ensure_tables(con, plugin)
         for first, last in compute.windows(ranges, incomplete):
-            rows = compute.compute_window(scratch, plugin, first, last, plugin_names)
+            done.rows += compute.compute_window(scratch, con, plugin, first, last, plugin_names)
             for check, days in compute.check_window(scratch, plugin, first, last, plugin_names).items():
                 done.bad.setdefault(check, {}).update(days)
-            store.replace_days(con, plugin.table("daily"), "day", first, last, rows)
-            done.rows += rows.num_rows
         failing = sorted({c.name for c in plugin.checks if c.blocking and any(done.bad.get(c.name, {}).values())})
         if failing:
             raise BlockingCheckFailed(done, failing)
@@ -217,11 +215,7 @@ def plugin_models(plugins: tuple[MetricPlugin, ...]) -> dg.AssetsDefinition:
         reading = [p for p in selected if p.name not in runs and ranges[p.name]]
         needed = changes.merge(r for p in reading for r in ranges[p.name])
         paths = sorted({c for p in reading for c in compute.required(p)})
-        with tempfile.TemporaryDirectory(prefix="plugin-rows-") as spill, duckdb.connect() as scratch, \
-                warehouse.connect() as con:
-            # A backfill's rows (a year: ~2M) spill to disk beyond this, so the run's peak stays bounded.
-            scratch.execute("SET TimeZone = 'UTC'; SET memory_limit = '256MB'; SET temp_directory = $spill",
-                            {"spill": spill})
+        with scratch_duckdb() as scratch, warehouse.connect() as con:
             incomplete = plugin_rows.load(scratch, needed, paths, plugin_names) if needed else set()
             for plugin in selected:
                 if plugin.name in runs:

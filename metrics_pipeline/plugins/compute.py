@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from metrics_pipeline.changes import Range
-from metrics_pipeline.plugins import columns, contract
+from metrics_pipeline.plugins import columns, contract, store
 from metrics_pipeline.plugins.contract import PluginRefused
 from metrics_pipeline.plugins.spec import MetricPlugin
 
+STREAM_ROWS = 100_000  # rows held in memory at once on their way from the scratch DuckDB to the warehouse
 TRANSIENT = (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.InterruptException)
 
 
@@ -69,14 +70,16 @@ def _run_sql(scratch: duckdb.DuckDBPyConnection, plugin: MetricPlugin, what: str
                             f"{str(error).strip()[:500]}") from None
 
 
-def compute_window(scratch: duckdb.DuckDBPyConnection, plugin: MetricPlugin, first: date, last: date,
-                   plugin_names: list[str]) -> pa.Table:
-    """The plugin's daily rows for [first, last], as its daily table's columns (also left in the
-    scratch table `plugin_rows` for its checks)."""
+def compute_window(scratch: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, plugin: MetricPlugin,
+                   first: date, last: date, plugin_names: list[str]) -> int:
+    """The plugin's daily rows for [first, last] replace those days of its daily table in `con`, streamed
+    from the scratch table `plugin_rows` (left for its checks); returns their count."""
     _source_rows(scratch, plugin, first, last)
     _run_sql(scratch, plugin, "SQL", plugin.sql, first, last, plugin_names, into="plugin_result")
     contract.shape(scratch, plugin, "SQL", "plugin_result", "plugin_rows", "day", plugin.columns, first, last)
-    return scratch.table("plugin_rows").to_arrow_table()
+    with scratch.table("plugin_rows").to_arrow_reader(STREAM_ROWS) as rows:
+        store.replace_days(con, plugin.table("daily"), "day", first, last, rows)
+    return scratch.execute("SELECT count(*) FROM plugin_rows").fetchall()[0][0]
 
 
 def check_window(scratch: duckdb.DuckDBPyConnection, plugin: MetricPlugin, first: date, last: date,

@@ -77,7 +77,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, plugin: MetricPlugin) -> list[
 
 
 def replace_days(con: duckdb.DuckDBPyConnection, table: str, column: str, first: date, last: date, rows) -> None:
-    """Replace `table`'s rows with `column` in [first, last] by `rows` (Arrow, the table's columns in order)."""
+    """Replace `table`'s rows with `column` in [first, last] by `rows` (an Arrow table or a reader streamed once,
+    the table's columns in order)."""
     con.execute(f"DELETE FROM {table} WHERE {column} BETWEEN ? AND ?", [first, last])
     con.register("incoming_rows", rows)
     try:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import dagster as dg
-import duckdb
 
 from metrics_pipeline.commits.sources import CommitsSource
 from metrics_pipeline.installs.sources import InstallsSource
@@ -29,6 +28,7 @@ from metrics_pipeline.partitions import DAILY
 from metrics_pipeline.quality.evaluations import Outcome, partition_evaluations, partitioned_check
 from metrics_pipeline.registry import NORMALIZE_SQL_PATTERN, NOT_GITHUB_REPO, PluginRegistry, Registry
 from metrics_pipeline.resources.github import GitHubApi, Resolution
+from metrics_pipeline.resources.warehouse import scratch
 
 WARN = dg.AssetCheckSeverity.WARN
 SIMILARITY = 0.85  # difflib ratio above which two names are "another spelling"
@@ -58,21 +58,24 @@ def _lookalikes(candidates: Sequence[str]) -> Callable[[str], str | None]:
     return find
 
 
-def project_downloads(files: list[str], installers: Sequence[str], start: date, end: date) -> dict[tuple[date, str], int]:
-    """Qualifying downloads per (day, normalized project) in [start, end), registry or not."""
+def project_downloads(files: list[str], installers: Sequence[str], start: date, end: date,
+                      known: Sequence[str] = ()) -> dict[tuple[date, str], int]:
+    """Qualifying downloads per (day, normalized project) in [start, end), of the projects not in
+    `known` (the registry's: only the rest can be a misspelling, and a year of them is millions of rows)."""
     if not files:
         return {}
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with scratch() as con:
         rows = con.execute(
             """
-            SELECT CAST(timestamp AS DATE), regexp_replace(lower(file.project), $pattern, '-', 'g'), count(*)
-            FROM read_parquet($files, union_by_name = true)
-            WHERE timestamp >= $start::TIMESTAMPTZ AND timestamp < $end::TIMESTAMPTZ AND file.project IS NOT NULL
-              AND list_contains($installers, details.installer.name) AND details.ci IS NOT TRUE
+            SELECT day, project, count(*) FROM (
+                SELECT CAST(timestamp AS DATE) AS day, regexp_replace(lower(file.project), $pattern, '-', 'g') AS project
+                FROM read_parquet($files, union_by_name = true)
+                WHERE timestamp >= $start::TIMESTAMPTZ AND timestamp < $end::TIMESTAMPTZ AND file.project IS NOT NULL
+                  AND list_contains($installers, details.installer.name) AND details.ci IS NOT TRUE)
+            WHERE NOT list_contains($known, project)
             GROUP BY ALL
             """,
-            {"files": files, "pattern": NORMALIZE_SQL_PATTERN, "installers": list(installers),
+            {"files": files, "pattern": NORMALIZE_SQL_PATTERN, "installers": list(installers), "known": list(known),
              "start": f"{start} 00:00:00+00", "end": f"{end} 00:00:00+00"},
         ).fetchall()
     return {(d, p): n for d, p, n in rows}
@@ -89,8 +92,7 @@ def commit_repos(files: list[str], start: date, end: date) -> dict[tuple[date, s
         params["csv"] = csv
     if not parts:
         return {}
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with scratch() as con:
         rows = con.execute(
             f"""
             SELECT CAST(CAST(t AS TIMESTAMP) AS DATE), trim(repo), count(*)
@@ -249,8 +251,9 @@ def raw_installs_unmatched_projects(
         return
     start, end = _window(keys)
     files = installs_source.window_files(start, end)
-    counts = project_downloads(files, getattr(installs_source, "installers", ["pip"]), start, end)
-    found = unmatched_projects(counts, registry.load())
+    loaded = registry.load()
+    counts = project_downloads(files, getattr(installs_source, "installers", ["pip"]), start, end, loaded.plugin_names)
+    found = unmatched_projects(counts, loaded)
     yield from partition_evaluations(context, _outcomes(keys, found, [], "unmatched_projects"), WARN)
 
 

@@ -14,7 +14,7 @@ from metrics_pipeline.registry import PluginRegistry
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.github import github_api_from
 from metrics_pipeline.resources.postgres import DSN_ENV_VAR, PostgresResource
-from metrics_pipeline.resources.warehouse import DuckDBWarehouse
+from metrics_pipeline.resources.warehouse import MEMORY_LIMIT_SETTING, DuckDBWarehouse
 
 COMMITS_SOURCE_SETTING = "METRICS_COMMITS_SOURCE"
 
@@ -54,7 +54,8 @@ def definitions(env: Mapping[str, str]) -> dg.Definitions:
     }
     return dg.Definitions(
         resources={
-            "warehouse": DuckDBWarehouse(path=dg.EnvVar("METRICS_WAREHOUSE_PATH")),
+            "warehouse": DuckDBWarehouse(path=dg.EnvVar("METRICS_WAREHOUSE_PATH"), **(
+                {"memory_limit": dg.EnvVar(MEMORY_LIMIT_SETTING)} if env.get(MEMORY_LIMIT_SETTING) else {})),
             "registry": PluginRegistry(
                 csv_path=dg.EnvVar("METRICS_REGISTRY_CSV"), max_drop_fraction=fraction(env, "METRICS_REGISTRY_MAX_DROP")
             ),

@@ -5,7 +5,7 @@ against what it last published there, writes only the difference and records it 
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -15,7 +15,7 @@ from metrics_pipeline import changes
 from metrics_pipeline.resources.dynamodb import DynamoDBResource, WriteStats
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse, transaction
 from metrics_pipeline.sinks.dynamodb_tables import GITHUB_ACTIVITY, INSTALL_ACTIVITY, ensure_tables
-from metrics_pipeline.sinks.published import Changes, plan_changes, record_published, target_known
+from metrics_pipeline.sinks.published import PUTS_SQL, Changes, plan_changes, record_published, target_known
 from metrics_pipeline.sinks.scope import SinkFeed, SinkScope, in_days, in_months
 from metrics_pipeline.sinks.quarantine import (
     Refusal,
@@ -187,16 +187,6 @@ def _scan_keys(client, table: str, range_key: str) -> pa.Table:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _without_refused(changes: Changes, refusals: list[Refusal]) -> Changes:
-    """Refused keys are not published: their pending marks are dropped like deleted keys'."""
-    if not refusals:
-        return changes
-    refused = {(r.pk, r.sk) for r in refusals}
-    keep = [(pk, sk) not in refused for pk, sk in zip(changes.puts["pk"].to_pylist(), changes.puts["sk"].to_pylist())]
-    deletes = pa.concat_tables([changes.deletes.select(["pk", "sk"]), refused_keys(refusals)])
-    return Changes(changes.puts.filter(pa.array(keep, pa.bool_())), deletes, changes.desired, changes.adopted)
-
-
 def refused_values(puts: pa.Table, refusals: list[Refusal]) -> dict[tuple[str, str], str]:
     refused = {(r.pk, r.sk) for r in refusals}
     columns = puts.select(["pk", "sk", "item_value"]).to_pydict()
@@ -204,12 +194,13 @@ def refused_values(puts: pa.Table, refusals: list[Refusal]) -> dict[tuple[str, s
 
 
 def _write_in_chunks(
-    sink: ItemSet, dynamodb: DynamoDBResource, client, table: str, puts: pa.Table, now_ms: str,
+    sink: ItemSet, dynamodb: DynamoDBResource, client, table: str, puts: Iterable[pa.RecordBatch], now_ms: str,
     delete_requests: list[dict], on_batch: Callable[[int], None] | None,
-) -> tuple[WriteStats, list[Refusal]]:
-    """Build and write PUT_CHUNK items at a time (deletes with the last chunk), so memory does not
-    grow with the number of changed items; `on_batch` keeps counting across chunks."""
-    stats, refusals, done = WriteStats(), [], [0]
+) -> tuple[WriteStats, list[Refusal], dict[tuple[str, str], str]]:
+    """Build and write the puts a chunk (PUT_CHUNK items) at a time as they stream from the warehouse,
+    then the deletes, so memory does not grow with the number of changed items; `on_batch` keeps
+    counting across chunks. Returns the refusals and the values refused."""
+    stats, refusals, values, done = WriteStats(), [], {}, [0]
 
     def progress(base: int) -> Callable[[int], None] | None:
         def report(finished: int) -> None:
@@ -217,16 +208,20 @@ def _write_in_chunks(
             on_batch(base + finished)
         return None if on_batch is None else report
 
-    for offset in range(0, max(puts.num_rows, 1), PUT_CHUNK):
-        last = offset + PUT_CHUNK >= puts.num_rows
-        chunk_stats, chunk_refusals = refuse_and_write(
-            dynamodb, client, table, "plugin_name", sink.range_key,
-            sink.build_items(puts.slice(offset, PUT_CHUNK), now_ms), delete_requests if last else [], progress(done[0]),
-        )
+    def write(items: list[dict], deletes: list[dict]) -> list[Refusal]:
+        chunk_stats, chunk_refusals = refuse_and_write(dynamodb, client, table, "plugin_name", sink.range_key,
+                                                       items, deletes, progress(done[0]))
         stats.requests += chunk_stats.requests
         stats.retries += chunk_stats.retries
-        refusals += chunk_refusals
-    return stats, refusals
+        refusals.extend(chunk_refusals)
+        return chunk_refusals
+
+    for batch in puts:
+        chunk = pa.Table.from_batches([batch])
+        values |= refused_values(chunk, write(sink.build_items(chunk, now_ms), []))
+    if delete_requests:
+        write([], delete_requests)
+    return stats, refusals, values
 
 
 def _pending_periods(con, sink: ItemSet, scope: SinkScope) -> SinkScope:
@@ -275,19 +270,20 @@ def _publish(
                 con, name, target_id, lambda: _scan_keys(client, table, sink.range_key), desired_sql,
                 desired_params | scope_params, sink.published_in_scope,
             )
-    started = time.perf_counter()
-    now_ms = str(int(time.time() * 1000))
-    deletes = changes_.deletes.to_pydict()
-    delete_requests = [
-        {"DeleteRequest": {"Key": {"plugin_name": {"S": pk}, sink.range_key: {"S": sk}}}}
-        for pk, sk in zip(deletes["pk"], deletes["sk"], strict=True)
-    ]
-    stats, refusals = _write_in_chunks(sink, dynamodb, client, table, changes_.puts, now_ms, delete_requests, on_batch)
-    seconds = time.perf_counter() - started
-    with warehouse.connect() as con:
-        restated = record_published(con, name, _without_refused(changes_, refusals))
+        started = time.perf_counter()
+        now_ms = str(int(time.time() * 1000))
+        deletes = changes_.deletes.to_pydict()
+        delete_requests = [
+            {"DeleteRequest": {"Key": {"plugin_name": {"S": pk}, sink.range_key: {"S": sk}}}}
+            for pk, sk in zip(deletes["pk"], deletes["sk"], strict=True)
+        ]
+        with con.sql(PUTS_SQL).to_arrow_reader(PUT_CHUNK) as puts:
+            stats, refusals, refused = _write_in_chunks(sink, dynamodb, client, table, puts, now_ms, delete_requests,
+                                                        on_batch)
+        seconds = time.perf_counter() - started
+        restated = record_published(con, name, changes_, refused_keys(refusals))
         with transaction(con):
-            record_refusals(con, name, refusals, refused_values(changes_.puts, refusals))
+            record_refusals(con, name, refusals, refused)
             if todo is not None:
                 changes.advance(con, todo)
         quarantine = quarantine_metadata(con, name)
@@ -295,7 +291,7 @@ def _publish(
         "table": table,
         "scope": scope.describe(),
         "desired_items": changes_.desired,
-        "written": changes_.puts.num_rows - len(refusals),
+        "written": changes_.puts - len(refusals),
         "deleted": changes_.deletes.num_rows,
         "unchanged": changes_.unchanged,
         "adopted_existing_keys": changes_.adopted,

@@ -19,11 +19,16 @@ from metrics_pipeline.quality.restatements import PREVIOUS_SCHEMA, record_restat
 from metrics_pipeline.resources.warehouse import bind, transaction
 
 
+# The desired rows (every column of the desired query) whose value changed, in key order: the temp
+# table `plan_changes` leaves on its connection, read a chunk at a time by the writer.
+PUTS_SQL = "SELECT * FROM sink_puts ORDER BY pk, sk"
+
+
 @dataclass
 class Changes:
     """The difference between the desired items and what was last published."""
 
-    puts: pa.Table  # desired rows (every column of the desired query) whose value changed
+    puts: int  # rows of the temp table sink_puts (PUTS_SQL)
     deletes: pa.Table  # (pk, sk) published but no longer desired
     desired: int
     adopted: int = 0  # keys found in a table we had not published to before
@@ -32,7 +37,7 @@ class Changes:
 
     @property
     def unchanged(self) -> int:
-        return self.desired - self.puts.num_rows
+        return self.desired - self.puts
 
 
 def _adopt_if_target_changed(
@@ -69,6 +74,7 @@ def plan_changes(
 ) -> Changes:
     """Diff `desired_sql` (columns pk, sk, item_value, ...attributes) against the published state
     of the keys `published_filter` (an SQL condition on `p.sk`, same parameters) selects: the scope.
+    The changed rows stay in the temp table `sink_puts` (PUTS_SQL) until `record_published`.
 
     `list_keys()` returns every (pk, sk) in the target; it runs only when the target is new to us.
     """
@@ -106,9 +112,8 @@ def plan_changes(
         ).to_arrow_table().cast(PREVIOUS_SCHEMA)
         con.execute("DROP TABLE sink_in_scope")
         _upsert(con, sink, "sink_puts", "NULL", None)
-        puts = con.sql("SELECT * FROM sink_puts ORDER BY pk, sk").to_arrow_table()
+        puts = con.execute("SELECT count(*) FROM sink_puts").fetchall()[0][0]
         desired = con.execute("SELECT count(*) FROM sink_desired").fetchall()[0][0]
-        con.execute("DROP TABLE sink_puts")
         con.execute("DROP TABLE sink_desired")
     return Changes(puts=puts, deletes=deletes, desired=desired, adopted=adopted, previous=previous)
 
@@ -134,23 +139,35 @@ def _upsert(con: duckdb.DuckDBPyConnection, sink: str, source: str, value: str, 
     )
 
 
-def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes) -> int:
-    """After a successful write: store the written values, forget the deleted keys, and log the
-    already-published values that changed (quality/restatements.py) in the same transaction."""
-    written = changes.puts.select(["pk", "sk", "item_value"])
-    deleted = changes.deletes.select(["pk", "sk"])
+def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes, refused: pa.Table) -> int:
+    """After a successful write: store the written values (`sink_puts` less the `refused` keys, whose
+    pending marks are dropped like deleted keys'), forget the deleted keys, and log the already-published
+    values that changed (quality/restatements.py), in one transaction; `sink_puts` goes with it."""
+    deleted = pa.concat_tables([changes.deletes.select(["pk", "sk"]), refused.select(["pk", "sk"])])
     now = datetime.now(UTC).replace(tzinfo=None)
     with transaction(con):
-        con.register("sink_written", written)
+        con.register("sink_refused_keys", refused)
         con.register("sink_deleted", deleted)
         try:
-            _upsert(con, sink, "sink_written", "w.item_value", now)
+            _upsert(con, sink, "(SELECT pk, sk, item_value FROM sink_puts p WHERE NOT EXISTS (SELECT 1 FROM "
+                    "sink_refused_keys r WHERE r.pk = p.pk AND r.sk = p.sk))", "w.item_value", now)
             con.execute(
                 "DELETE FROM sink_published USING sink_deleted d"
                 " WHERE sink_published.sink = ? AND sink_published.pk = d.pk AND sink_published.sk = d.sk",
                 [sink],
             )
-            return record_restatements(con, sink, changes.previous, now)
+            restated = record_restatements(con, sink, _without(changes.previous, refused), now)
+            con.execute("DROP TABLE sink_puts")
+            return restated
         finally:
-            con.unregister("sink_written")
+            con.unregister("sink_refused_keys")
             con.unregister("sink_deleted")
+
+
+def _without(previous: pa.Table, refused: pa.Table) -> pa.Table:
+    """Restatements of keys that were not refused (a refused key's published value did not change)."""
+    if refused.num_rows == 0:
+        return previous
+    gone = set(zip(refused["pk"].to_pylist(), refused["sk"].to_pylist()))
+    keep = [(pk, sk) not in gone for pk, sk in zip(previous["pk"].to_pylist(), previous["sk"].to_pylist())]
+    return previous.filter(pa.array(keep, pa.bool_()))

@@ -10,7 +10,7 @@ configured one an independent step, so one store being down does not stop the ot
 """
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -45,99 +45,113 @@ _MARK_PENDING = """
 """
 
 
-def scan_items(client, table: str, sink: ItemSet) -> pa.Table:
-    """Every item of `table` as (pk, sk, stored_value): the reconciliation's full read, kept as Arrow
-    page by page (a few dozen bytes an item, where Python strings would take ten times that)."""
-    pages, kwargs = [], {"TableName": table, "ConsistentRead": True}
-    schema = pa.schema([("pk", pa.string()), ("sk", pa.string()), ("stored_value", pa.string())])
+_ACTUAL = pa.schema([("pk", pa.string()), ("sk", pa.string()), ("stored_value", pa.string())])
+
+
+def scan_items(client, table: str, sink: ItemSet) -> Iterator[pa.Table]:
+    """Every item of `table` as (pk, sk, stored_value), a Scan page at a time (as Arrow: a few dozen
+    bytes an item, where Python strings would take ten times that)."""
+    kwargs = {"TableName": table, "ConsistentRead": True}
     while True:
         page = client.scan(**kwargs)
         items = page["Items"]
-        pages.append(pa.table([pa.array([item["plugin_name"]["S"] for item in items], pa.string()),
-                               pa.array([item[sink.range_key]["S"] for item in items], pa.string()),
-                               pa.array([stored_value(sink, item) for item in items], pa.string())], schema=schema))
+        yield pa.table([pa.array([item["plugin_name"]["S"] for item in items], pa.string()),
+                        pa.array([item[sink.range_key]["S"] for item in items], pa.string()),
+                        pa.array([stored_value(sink, item) for item in items], pa.string())], schema=_ACTUAL)
         if "LastEvaluatedKey" not in page:
-            return pa.concat_tables(pages).combine_chunks()
+            return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _scan_into(con, client, table: str, sink: ItemSet) -> int:
+    """The whole Scan into the temp table `recon_actual` page by page (DuckDB holds it, spilling past its
+    memory limit); returns the items scanned."""
+    con.execute("CREATE OR REPLACE TEMP TABLE recon_actual (pk VARCHAR, sk VARCHAR, stored_value VARCHAR)")
+    scanned = 0
+    for page in scan_items(client, table, sink):
+        con.register("recon_page", page)
+        con.execute("INSERT INTO recon_actual SELECT * FROM recon_page")
+        con.unregister("recon_page")
+        scanned += page.num_rows
+    return scanned
+
+
 def reconcile_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: DynamoDBResource, params: dict) -> dict:
-    """Make the whole table equal the desired items; returns counts of what was repaired."""
+    """Make the whole table equal the desired items; returns counts of what was repaired. The scan and
+    the desired items stay in the warehouse (temp tables); only what must be written reaches Python."""
     client = dynamodb.client()
     table = dynamodb.table_name(sink.suffix)
     target_id = ensure_tables(dynamodb, client)[table]
     name = sink.published_name
-    actual = scan_items(client, table, sink)
     desired_sql, desired_params = without_quarantined(sink.sql, params, name)
-    with warehouse.connect() as con, SinkScope.everything().registered(con) as everything, transaction(con):
-        desired_params = desired_params | everything
-        con.register("recon_actual", actual)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE recon_desired AS {desired_sql}", bind(desired_sql, desired_params))
-        puts = con.sql(
-            "SELECT d.*, a.pk IS NULL AS missing FROM recon_desired d"
-            " LEFT JOIN recon_actual a ON a.pk = d.pk AND a.sk = d.sk"
-            " WHERE a.stored_value IS DISTINCT FROM d.item_value ORDER BY d.pk, d.sk"
-        ).to_arrow_table()
-        extras = con.sql(
-            "SELECT a.pk, a.sk FROM recon_actual a WHERE NOT EXISTS"
-            " (SELECT 1 FROM recon_desired d WHERE d.pk = a.pk AND d.sk = a.sk) ORDER BY a.pk, a.sk"
-        ).to_arrow_table()
-        desired = con.sql("SELECT pk, sk, item_value FROM recon_desired").to_arrow_table()
-        (stale_records,) = con.execute(
-            """
-            SELECT (SELECT count(*) FROM sink_published p WHERE p.sink = $sink AND NOT EXISTS
-                      (SELECT 1 FROM recon_desired d WHERE d.pk = p.pk AND d.sk = p.sk AND d.item_value = p.item_value))
-                 + (SELECT count(*) FROM recon_desired d WHERE NOT EXISTS
-                      (SELECT 1 FROM sink_published p WHERE p.sink = $sink AND p.pk = d.pk AND p.sk = d.sk))
-            """,
-            {"sink": name},
-        ).fetchone()
-        released = con.execute(  # refused items the rollups no longer hold leave the quarantine
-            f"DELETE FROM sink_quarantine q WHERE q.sink = $recon_sink AND NOT EXISTS"
-            f" (SELECT 1 FROM ({sink.sql}) a WHERE a.pk = q.pk AND a.sk = q.sk) RETURNING pk",
-            bind(sink.sql, params | everything) | {"recon_sink": name},
-        ).fetchall()
-        # Crash safety: whatever is about to change is pending, so an interrupted repair is redone.
-        con.register("recon_puts", puts.select(["pk", "sk"]))
-        con.register("recon_extras", extras)
-        con.execute(_MARK_PENDING.format(keys="recon_puts"), [name])
-        con.execute(_MARK_PENDING.format(keys="recon_extras"), [name])
-        con.execute(
-            "INSERT INTO sink_targets VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET target_id = excluded.target_id",
-            [name, target_id],
-        )
-        for view in ("recon_actual", "recon_puts", "recon_extras"):
-            con.unregister(view)
-        con.execute("DROP TABLE recon_desired")
-    now_ms = str(int(datetime.now(UTC).timestamp() * 1000))
-    deletes = [{"DeleteRequest": {"Key": {"plugin_name": {"S": pk}, sink.range_key: {"S": sk}}}}
-               for pk, sk in zip(extras["pk"].to_pylist(), extras["sk"].to_pylist(), strict=True)]
-    stats, refusals = refuse_and_write(dynamodb, client, table, "plugin_name", sink.range_key,
-                                       sink.build_items(puts, now_ms), deletes)
-    refused = pa.table({"pk": pa.array([r.pk for r in refusals], pa.string()),
-                        "sk": pa.array([r.sk for r in refusals], pa.string())})
-    published_at = datetime.now(UTC).replace(tzinfo=None)
-    with warehouse.connect() as con, transaction(con):
-        con.register("recon_desired_rows", desired)
-        con.register("recon_refused", refused)
-        con.execute("DELETE FROM sink_published WHERE sink = ?", [name])
-        con.execute(
-            "INSERT INTO sink_published SELECT ?, d.pk, d.sk, d.item_value, ? FROM recon_desired_rows d"
-            " WHERE NOT EXISTS (SELECT 1 FROM recon_refused r WHERE r.pk = d.pk AND r.sk = d.sk)",
-            [name, published_at],
-        )
-        record_refusals(con, name, refusals, refused_values(puts, refusals))
-        con.unregister("recon_desired_rows")
-        con.unregister("recon_refused")
-    with warehouse.connect() as con:
+    with warehouse.connect() as con, SinkScope.everything().registered(con) as everything:
+        scanned = _scan_into(con, client, table, sink)
+        with transaction(con):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE recon_desired AS {desired_sql}",
+                        bind(desired_sql, desired_params | everything))
+            puts = con.sql(
+                "SELECT d.*, a.pk IS NULL AS missing FROM recon_desired d"
+                " LEFT JOIN recon_actual a ON a.pk = d.pk AND a.sk = d.sk"
+                " WHERE a.stored_value IS DISTINCT FROM d.item_value ORDER BY d.pk, d.sk"
+            ).to_arrow_table()
+            extras = con.sql(
+                "SELECT a.pk, a.sk FROM recon_actual a WHERE NOT EXISTS"
+                " (SELECT 1 FROM recon_desired d WHERE d.pk = a.pk AND d.sk = a.sk) ORDER BY a.pk, a.sk"
+            ).to_arrow_table()
+            desired = con.execute("SELECT count(*) FROM recon_desired").fetchall()[0][0]
+            (stale_records,) = con.execute(
+                """
+                SELECT (SELECT count(*) FROM sink_published p WHERE p.sink = $sink AND NOT EXISTS
+                          (SELECT 1 FROM recon_desired d WHERE d.pk = p.pk AND d.sk = p.sk AND d.item_value = p.item_value))
+                     + (SELECT count(*) FROM recon_desired d WHERE NOT EXISTS
+                          (SELECT 1 FROM sink_published p WHERE p.sink = $sink AND p.pk = d.pk AND p.sk = d.sk))
+                """,
+                {"sink": name},
+            ).fetchall()[0]
+            released = con.execute(  # refused items the rollups no longer hold leave the quarantine
+                f"DELETE FROM sink_quarantine q WHERE q.sink = $recon_sink AND NOT EXISTS"
+                f" (SELECT 1 FROM ({sink.sql}) a WHERE a.pk = q.pk AND a.sk = q.sk) RETURNING pk",
+                bind(sink.sql, params | everything) | {"recon_sink": name},
+            ).fetchall()
+            # Crash safety: whatever is about to change is pending, so an interrupted repair is redone.
+            con.register("recon_puts", puts.select(["pk", "sk"]))
+            con.register("recon_extras", extras)
+            con.execute(_MARK_PENDING.format(keys="recon_puts"), [name])
+            con.execute(_MARK_PENDING.format(keys="recon_extras"), [name])
+            con.execute(
+                "INSERT INTO sink_targets VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET target_id = excluded.target_id",
+                [name, target_id],
+            )
+            for view in ("recon_puts", "recon_extras"):
+                con.unregister(view)
+            con.execute("DROP TABLE recon_actual")
+        now_ms = str(int(datetime.now(UTC).timestamp() * 1000))
+        deletes = [{"DeleteRequest": {"Key": {"plugin_name": {"S": pk}, sink.range_key: {"S": sk}}}}
+                   for pk, sk in zip(extras["pk"].to_pylist(), extras["sk"].to_pylist(), strict=True)]
+        stats, refusals = refuse_and_write(dynamodb, client, table, "plugin_name", sink.range_key,
+                                           sink.build_items(puts, now_ms), deletes)
+        refused = pa.table({"pk": pa.array([r.pk for r in refusals], pa.string()),
+                            "sk": pa.array([r.sk for r in refusals], pa.string())})
+        published_at = datetime.now(UTC).replace(tzinfo=None)
+        with transaction(con):
+            con.register("recon_refused", refused)
+            con.execute("DELETE FROM sink_published WHERE sink = ?", [name])
+            con.execute(
+                "INSERT INTO sink_published SELECT ?, d.pk, d.sk, d.item_value, ? FROM recon_desired d"
+                " WHERE NOT EXISTS (SELECT 1 FROM recon_refused r WHERE r.pk = d.pk AND r.sk = d.sk)",
+                [name, published_at],
+            )
+            record_refusals(con, name, refusals, refused_values(puts, refusals))
+            con.unregister("recon_refused")
+            con.execute("DROP TABLE recon_desired")
         quarantine = quarantine_metadata(con, name)
     refused_set = {(r.pk, r.sk) for r in refusals}
     written = [m for pk, sk, m in zip(*puts.select(["pk", "sk", "missing"]).to_pydict().values(), strict=True)
                if (pk, sk) not in refused_set]
     return {
         "table": table,
-        "scanned_items": actual.num_rows,
-        "desired_items": desired.num_rows,
+        "scanned_items": scanned,
+        "desired_items": desired,
         "repaired_missing": sum(written),
         "repaired_changed": len(written) - sum(written),
         "deleted_extra": extras.num_rows,

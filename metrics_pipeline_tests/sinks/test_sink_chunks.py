@@ -22,7 +22,7 @@ def test_chunked_puts_and_deletes_equal_the_rollups(tmp_path, monkeypatch, dynam
     assert (result["written"], result["deleted"]) == (66, 0)
     assert progress == [1, 2, 3, 4, 5, 6, 7]  # one 10-item batch per chunk, numbered across chunks
 
-    # napari-p002 vanishes (22 deletes, sent with the last chunk); napari-p000's day 2024-01-05 changes,
+    # napari-p002 vanishes (22 deletes, sent after the puts); napari-p000's day 2024-01-05 changes,
     # and with it its January and total items: 3 puts.
     second = many_install_rollups(plugins=2, days=20)
     second.daily[("napari-p000", date(2024, 1, 5))] += 100
