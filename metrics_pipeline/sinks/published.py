@@ -111,23 +111,35 @@ def plan_changes(
             """
         ).to_arrow_table().cast(PREVIOUS_SCHEMA)
         con.execute("DROP TABLE sink_in_scope")
-        _upsert(con, sink, "sink_puts", "NULL", None)
         puts = con.execute("SELECT count(*) FROM sink_puts").fetchall()[0][0]
         desired = con.execute("SELECT count(*) FROM sink_desired").fetchall()[0][0]
         con.execute("DROP TABLE sink_desired")
+    # Pending before anything is written; a crash between chunks leaves some keys marked, none written.
+    for first in range(0, puts, CHUNK_ROWS):
+        with transaction(con):
+            _upsert(con, sink, _PUTS_CHUNK, "NULL", None, [first, first + CHUNK_ROWS])
     return Changes(puts=puts, deletes=deletes, desired=desired, adopted=adopted, previous=previous)
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, sink: str, source: str, value: str, published_at: datetime | None) -> None:
+# Keys set per transaction: DuckDB holds an UPDATE's old values in memory until it commits (1.4M keys in
+# one transaction ran a 256 MB warehouse out of memory).
+CHUNK_ROWS = 100_000
+# One chunk of sink_puts by row number (a CREATE TABLE AS numbers its rows 0..n-1): parameters first, end.
+_PUTS_CHUNK = "(SELECT pk, sk, item_value FROM sink_puts WHERE rowid >= ? AND rowid < ?)"
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, sink: str, source: str, value: str, published_at: datetime | None,
+            source_params: list | None = None) -> None:
     """Set (pk, sk) of `source` to `value` in sink_published: an UPDATE of the keys already there,
     then a plain insert of the rest (in DuckDB much cheaper than INSERT ... ON CONFLICT per row).
-    `source` and `value` are trusted constants of this module."""
+    `source` and `value` are trusted constants of this module; `source_params` its parameters."""
+    source_params = source_params or []
     con.execute(
         f"""
         UPDATE sink_published SET item_value = {value}, published_at = ?
         FROM {source} w WHERE sink_published.sink = ? AND sink_published.pk = w.pk AND sink_published.sk = w.sk
         """,
-        [published_at, sink],
+        [published_at, *source_params, sink],
     )
     con.execute(
         f"""
@@ -135,33 +147,38 @@ def _upsert(con: duckdb.DuckDBPyConnection, sink: str, source: str, value: str, 
         SELECT ?, w.pk, w.sk, {value}, ? FROM {source} w
         WHERE NOT EXISTS (SELECT 1 FROM sink_published p WHERE p.sink = ? AND p.pk = w.pk AND p.sk = w.sk)
         """,
-        [sink, published_at, sink],
+        [sink, published_at, *source_params, sink],
     )
 
 
 def record_published(con: duckdb.DuckDBPyConnection, sink: str, changes: Changes, refused: pa.Table) -> int:
     """After a successful write: store the written values (`sink_puts` less the `refused` keys, whose
-    pending marks are dropped like deleted keys'), forget the deleted keys, and log the already-published
-    values that changed (quality/restatements.py), in one transaction; `sink_puts` goes with it."""
+    pending marks are dropped like deleted keys'), forget the deleted keys and log the already-published
+    values that changed (quality/restatements.py); then `sink_puts` goes. The log and the deletes share
+    the first chunk's transaction: after a crash, keys of later chunks are still pending, and pending
+    keys are rewritten without being logged again."""
     deleted = pa.concat_tables([changes.deletes.select(["pk", "sk"]), refused.select(["pk", "sk"])])
     now = datetime.now(UTC).replace(tzinfo=None)
-    with transaction(con):
-        con.register("sink_refused_keys", refused)
-        con.register("sink_deleted", deleted)
-        try:
-            _upsert(con, sink, "(SELECT pk, sk, item_value FROM sink_puts p WHERE NOT EXISTS (SELECT 1 FROM "
-                    "sink_refused_keys r WHERE r.pk = p.pk AND r.sk = p.sk))", "w.item_value", now)
-            con.execute(
-                "DELETE FROM sink_published USING sink_deleted d"
-                " WHERE sink_published.sink = ? AND sink_published.pk = d.pk AND sink_published.sk = d.sk",
-                [sink],
-            )
-            restated = record_restatements(con, sink, _without(changes.previous, refused), now)
-            con.execute("DROP TABLE sink_puts")
-            return restated
-        finally:
-            con.unregister("sink_refused_keys")
-            con.unregister("sink_deleted")
+    written = f"(SELECT * FROM {_PUTS_CHUNK} p WHERE NOT EXISTS (SELECT 1 FROM sink_refused_keys r " \
+              "WHERE r.pk = p.pk AND r.sk = p.sk))"
+    con.register("sink_refused_keys", refused)
+    con.register("sink_deleted", deleted)
+    try:
+        for first in range(0, max(changes.puts, 1), CHUNK_ROWS):
+            with transaction(con):
+                _upsert(con, sink, written, "w.item_value", now, [first, first + CHUNK_ROWS])
+                if first == 0:
+                    con.execute(
+                        "DELETE FROM sink_published USING sink_deleted d"
+                        " WHERE sink_published.sink = ? AND sink_published.pk = d.pk AND sink_published.sk = d.sk",
+                        [sink],
+                    )
+                    restated = record_restatements(con, sink, _without(changes.previous, refused), now)
+        con.execute("DROP TABLE sink_puts")
+        return restated
+    finally:
+        con.unregister("sink_refused_keys")
+        con.unregister("sink_deleted")
 
 
 def _without(previous: pa.Table, refused: pa.Table) -> pa.Table:

@@ -33,6 +33,7 @@ from metrics_pipeline.sinks.dynamodb import (
     stored_value,
 )
 from metrics_pipeline.sinks.dynamodb_tables import ensure_tables
+from metrics_pipeline.sinks.published import CHUNK_ROWS
 from metrics_pipeline.sinks.quarantine import quarantine_metadata, record_refusals, refuse_and_write, without_quarantined
 from metrics_pipeline.sinks.read_back import check_dynamodb, check_postgres
 from metrics_pipeline.sinks.scope import SinkScope
@@ -133,17 +134,28 @@ def reconcile_dynamodb(sink: ItemSet, warehouse: DuckDBWarehouse, dynamodb: Dyna
         refused = pa.table({"pk": pa.array([r.pk for r in refusals], pa.string()),
                             "sk": pa.array([r.sk for r in refusals], pa.string())})
         published_at = datetime.now(UTC).replace(tzinfo=None)
-        with transaction(con):
-            con.register("recon_refused", refused)
-            con.execute("DELETE FROM sink_published WHERE sink = ?", [name])
-            con.execute(
-                "INSERT INTO sink_published SELECT ?, d.pk, d.sk, d.item_value, ? FROM recon_desired d"
-                " WHERE NOT EXISTS (SELECT 1 FROM recon_refused r WHERE r.pk = d.pk AND r.sk = d.sk)",
-                [name, published_at],
-            )
-            record_refusals(con, name, refusals, refused_values(puts, refusals))
+        # sink_published becomes exactly what the table now holds: the records that differ go, then the
+        # desired items they lacked come in, CHUNK_ROWS a transaction (a crash in between leaves keys
+        # unrecorded, which the next publish writes again).
+        con.register("recon_refused", refused)
+        try:
+            with transaction(con):
+                con.execute(
+                    "DELETE FROM sink_published p WHERE p.sink = ? AND NOT EXISTS (SELECT 1 FROM recon_desired d"
+                    " WHERE d.pk = p.pk AND d.sk = p.sk AND d.item_value = p.item_value AND NOT EXISTS"
+                    " (SELECT 1 FROM recon_refused r WHERE r.pk = d.pk AND r.sk = d.sk))", [name])
+                record_refusals(con, name, refusals, refused_values(puts, refusals))
+            for first in range(0, desired, CHUNK_ROWS):
+                with transaction(con):
+                    con.execute(
+                        "INSERT INTO sink_published SELECT ?, d.pk, d.sk, d.item_value, ? FROM recon_desired d"
+                        " WHERE d.rowid >= ? AND d.rowid < ?"
+                        " AND NOT EXISTS (SELECT 1 FROM recon_refused r WHERE r.pk = d.pk AND r.sk = d.sk)"
+                        " AND NOT EXISTS (SELECT 1 FROM sink_published p WHERE p.sink = ? AND p.pk = d.pk AND p.sk = d.sk)",
+                        [name, published_at, first, first + CHUNK_ROWS, name])
+        finally:
             con.unregister("recon_refused")
-            con.execute("DROP TABLE recon_desired")
+        con.execute("DROP TABLE recon_desired")
         quarantine = quarantine_metadata(con, name)
     refused_set = {(r.pk, r.sk) for r in refusals}
     written = [m for pk, sk, m in zip(*puts.select(["pk", "sk", "missing"]).to_pydict().values(), strict=True)

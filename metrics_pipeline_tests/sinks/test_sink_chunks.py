@@ -1,9 +1,10 @@
-"""The DynamoDB sink builds and writes its puts a chunk at a time: results equal one big write,
-deletes still happen, and progress keeps counting across chunks."""
+"""The DynamoDB sink builds and writes its puts a chunk at a time, and records them a chunk a
+transaction: results equal one big write, deletes still happen, and progress keeps counting across chunks."""
 
 from datetime import date
 
 import metrics_pipeline.sinks.dynamodb as sink_module
+import metrics_pipeline.sinks.published as published_module
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
 from metrics_pipeline.sinks.dynamodb import publish_install_activity
@@ -12,6 +13,7 @@ from metrics_pipeline_tests.sinks.sink_helpers import expected_install_items, ma
 
 def test_chunked_puts_and_deletes_equal_the_rollups(tmp_path, monkeypatch, dynamodb_endpoint, dynamodb_stack):
     monkeypatch.setattr(sink_module, "PUT_CHUNK", 10)
+    monkeypatch.setattr(published_module, "CHUNK_ROWS", 7)  # sink_published is set 7 keys a transaction
     warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
     dynamodb = DynamoDBResource(stack=dynamodb_stack, endpoint_url=dynamodb_endpoint)
     first = many_install_rollups(plugins=3, days=20)  # 60 DAY + 3 MONTH + 3 TOTAL = 66 items: 7 chunks
