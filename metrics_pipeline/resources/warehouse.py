@@ -23,7 +23,7 @@ SCHEMA_SQL = "\n".join(path.read_text() for path in sorted(Path(__file__).parent
 SCHEMA_DIGEST = hashlib.sha256(SCHEMA_SQL.encode()).hexdigest()[:16]
 WAREHOUSE_POOL = "warehouse"  # concurrency pool: one run at a time holds the DuckDB file
 SCRATCH_MEMORY_LIMIT = "256MB"
-WAREHOUSE_MEMORY_LIMIT = "256MB"  # with the scratch's, what keeps 5,000 plugins × 400 days under 1 GB
+WAREHOUSE_MEMORY_LIMIT = "384MB"  # with the scratch's, what keeps 5,000 plugins × 400 days under 1 GB
 MEMORY_LIMIT_SETTING = "METRICS_WAREHOUSE_MEMORY_LIMIT"
 
 
