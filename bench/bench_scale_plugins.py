@@ -1,7 +1,7 @@
 """Peak memory, wall and CPU of a 400-day backfill and a full sink reconciliation at 5,000 plugins.
 
     nice -n 19 python bench/bench_scale_plugins.py [--plugins 5000] [--days 400] [--last 2024-06-29]
-        [--commit REV] [--work /tmp/scale5000]
+        [--commit REV] [--work /tmp/scale5000] [--scenarios backfill,full_republish] [--without dynamodb/]
 
 Generates the demo data set (metrics_pipeline.demo.generate, seed 7, `--plugins` registry plugins,
 120 untracked) for `--days` days ending `--last` (kept in --work between invocations), starts a
@@ -11,7 +11,9 @@ one backfill run, (b) sink_reconciliation_job (compares every sink whole with th
 repairs it). Inside each process every step's start and end event records the process's peak RSS so
 far (ru_maxrss) and its current RSS, and a thread samples the current RSS every 0.1 s, so the step
 that sets the process peak is known. `--commit REV` runs a `git archive` snapshot of REV's
-metrics_pipeline (so uncommitted edits in the work tree are not measured). Writes
+metrics_pipeline (so uncommitted edits in the work tree are not measured); `--without` leaves assets
+(and reconciliation ops) out by key prefix, to measure the rest without moto_server's minutes (a
+blocking check that needs them then fails; the run goes on). Writes
 bench/results/scale-{plugins}-plugins.json (or --out).
 """
 
