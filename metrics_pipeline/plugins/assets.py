@@ -26,8 +26,7 @@ from metrics_pipeline.plugins.rows import PluginRowsSource, missing_columns_mess
 from metrics_pipeline.plugins.spec import IMPLEMENTED_SOURCES, MetricPlugin
 from metrics_pipeline.quality.evaluations import Outcome, brief, days_result
 from metrics_pipeline.registry import PluginRegistry
-from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, transaction
-from metrics_pipeline.resources.warehouse import scratch as scratch_duckdb
+from metrics_pipeline.resources.warehouse import WAREHOUSE_POOL, DuckDBWarehouse, scratch as scratch_duckdb, transaction
 
 GROUP = "plugins"
 UPSTREAM = {"downloads": "raw_installs"}
