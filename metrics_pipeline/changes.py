@@ -89,9 +89,11 @@ def cursor(con: duckdb.DuckDBPyConnection, consumer: str) -> int | None:
     return None if row is None else row[0]
 
 
-def pending(con: duckdb.DuckDBPyConnection, consumer: str, tables: Sequence[str]) -> Pending:
-    """The input changes `consumer` has not reflected yet; a consumer without a cursor gets all."""
-    upto, seen = newest(con), cursor(con, consumer)
+def pending(con: duckdb.DuckDBPyConnection, consumer: str, tables: Sequence[str], upto: int | None = None) -> Pending:
+    """The input changes `consumer` has not reflected yet (those up to `upto` when given); a consumer
+    without a cursor gets all."""
+    seen = cursor(con, consumer)
+    upto = newest(con) if upto is None else max(min(upto, newest(con)), seen or 0)
     if seen is None:
         return Pending(consumer, upto, {table: [WHOLE] for table in tables}, first_run=True)
     rows = con.execute(
