@@ -18,7 +18,7 @@ import dagster as dg
 from dagster._core.storage.event_log import SqliteEventLogStorage  # the module dagster.yaml names for it
 from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.pool import QueuePool
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -83,8 +83,12 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         # and without a ping per checkout (a round trip per statement: 3.3 -> 2.7 ms an event in the bench);
         # connections are recycled hourly, and a write on one the server dropped fails the run, which retries.
         self._engine.dispose()
+        # An event is a few autocommitted statements, each waiting for its WAL flush by default. Without the
+        # wait a database crash can lose a run's last log lines, never run status (run storage has its own
+        # engine and keeps the server's setting); a step re-run after such a loss is idempotent here.
+        options = " ".join(filter(None, [make_url(self.postgres_url).query.get("options"), "-c synchronous_commit=off"]))
         self._engine = create_engine(self.postgres_url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=4,
-                                     pool_recycle=3600)
+                                     pool_recycle=3600, connect_args={"options": options})
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):

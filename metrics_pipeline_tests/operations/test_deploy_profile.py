@@ -57,6 +57,13 @@ def test_the_production_profile_runs_a_partition_on_postgres_storage(tmp_path, m
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"
+        # Event writes do not wait for the WAL flush (set by the storage's connections, whatever the server's
+        # default: the test cluster's is off too); run status keeps the server's setting.
+        asked = "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'"
+        with instance.event_log_storage._engine.connect() as connection:
+            assert tuple(connection.exec_driver_sql(asked).one()) == ("off", "client")
+        with instance.run_storage.connect() as connection:
+            assert connection.exec_driver_sql(asked).one()[1] != "client"
         result = defs().resolve_job_def("daily_metrics_job").execute_in_process(partition_key=DAY, instance=instance)
         assert result.success
         planned = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
