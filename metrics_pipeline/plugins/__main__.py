@@ -27,6 +27,7 @@ from metrics_pipeline.plugins.loader import installed_plugins, usable_plugins
 from metrics_pipeline.plugins.rows import FilePluginRows
 from metrics_pipeline.plugins.spec import MetricPlugin, PluginSpecError, validate
 from metrics_pipeline.registry import PluginRegistry
+from metrics_pipeline.resources.warehouse import scratch as scratch_duckdb
 
 
 def _resolve(name: str) -> MetricPlugin:
@@ -82,9 +83,7 @@ def run(name: str, first: date, last: date, downloads: str, registry: str, insta
     plugin = _resolve(name)
     plugin_names = list(PluginRegistry(csv_path=registry).load().plugin_names)
     rows = FilePluginRows(directory=downloads, installers=installers)
-    with duckdb.connect() as scratch, duckdb.connect() as warehouse:
-        for con in (scratch, warehouse):
-            con.execute("SET TimeZone = 'UTC'")
+    with scratch_duckdb() as scratch, scratch_duckdb() as warehouse:  # the run's warehouse lives in memory here
         incomplete = rows.load(scratch, [(first, last)], compute.required(plugin), plugin_names)
         store.ensure_tables(warehouse, plugin)
         bad: dict[str, dict[date, int]] = {}
