@@ -10,10 +10,10 @@ one run), (b) one new day as the 13:00 schedule tick asks for it, (c) the same t
 (d) one late row 200 days back as the late-data sensor's tick asks for it; each its own
 process under `/usr/bin/time -v` (whole wall, CPU, peak RSS) reporting its in-process run time
 and, within it, the time Dagster spent writing its event log (its bookkeeping, not our work).
-Beside them: Dagster's per-run overhead (an empty asset; 26 empty assets, the day's step count), a
-process that only imports Dagster and opens the instance, a hand-written DuckDB query building
-raw/daily tables from the same files, and a bare parallel batch_write_item of the backfill's N
-items. `--scope lambda` restricts every run to what the replaced Lambda did (installs to DynamoDB).
+Beside them: Dagster's per-run overhead (an empty asset; 26 empty assets, the day's step count; one
+and 26 with the day's libraries loaded), a process that only imports Dagster and opens the instance,
+a hand-written DuckDB query building raw/daily tables from the same files, and a bare parallel
+batch_write_item of the backfill's N items. `--scope lambda` restricts every run to what the replaced Lambda did (installs to DynamoDB).
 Writes bench/results/runs-scale{S}[-postgres][-lambda-scope].json and prints a Markdown table of medians.
 """
 
@@ -181,6 +181,7 @@ def one_repeat(i: int, data: dict, servers: dict, work: Path, instance: str = "s
     out["noop"] = child("noop", {"repeat": 3}, env, state)
     out["noop_26_steps"] = child("noop", {"repeat": 3, "steps": 26}, env, state)
     out["noop_26_steps_libraries"] = child("noop", {"repeat": 3, "steps": 26, "libraries": True}, env, state)
+    out["noop_libraries"] = child("noop", {"repeat": 3, "libraries": True}, env, state)  # the fewest steps: one
     out["process_floor"] = child("process_floor", {}, env, state)
     out["floor_duckdb"] = child("floor_duckdb", {
         "db": str(state / "floor.duckdb"), "registry": env["METRICS_REGISTRY_CSV"], "downloads": env["METRICS_DOWNLOADS_DIR"],
@@ -244,8 +245,7 @@ def main() -> None:
     print(f"\nwrote {path}\n\n| run | whole s | runs | run s | of which Dagster event writes s (events, ms each) | CPU s "
           "| peak MiB | items written (DynamoDB) | load 1m |\n|---|---|---|---|---|---|---|---|---|")
     for name in ("backfill", "new_day", "rerun", "late_row", "noop", "noop_26_steps", "noop_26_steps_libraries",
-                 "process_floor", "floor_duckdb",
-                 "floor_dynamodb"):
+                 "noop_libraries", "process_floor", "floor_duckdb", "floor_dynamodb"):
         rs = [r[name] for r in runs if name in r]
         if not rs:
             continue
