@@ -35,7 +35,8 @@ def _total_installs_gsi(stack: str) -> dict:
     }
 
 
-def _describe(client: Any, name: str) -> dict | None:
+def describe_table(client: Any, name: str) -> dict | None:
+    """The table's description, or None when it does not exist."""
     try:
         return client.describe_table(TableName=name)["Table"]
     except ClientError as error:
@@ -47,7 +48,7 @@ def _describe(client: Any, name: str) -> dict | None:
 def _wait_active(client: Any, name: str, timeout: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        table = _describe(client, name)
+        table = describe_table(client, name)
         indexes_ready = all(i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in (table or {}).get("GlobalSecondaryIndexes", []))
         if table and table.get("TableStatus") == "ACTIVE" and indexes_ready:
             return table
@@ -62,7 +63,7 @@ def ensure_tables(dynamodb: DynamoDBResource, client: Any | None = None) -> dict
     targets = {}
     for suffix, (hash_key, range_key) in _KEYS.items():
         name = dynamodb.table_name(suffix)
-        table = _describe(client, name)
+        table = describe_table(client, name)
         if table is None:
             attributes = [{"AttributeName": hash_key, "AttributeType": "S"}, {"AttributeName": range_key, "AttributeType": "S"}]
             extra = {}

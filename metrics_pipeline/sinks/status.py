@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from metrics_pipeline.resources.dynamodb import DynamoDBResource
 from metrics_pipeline.resources.postgres import PostgresResource
 from metrics_pipeline.resources.warehouse import DuckDBWarehouse
+from metrics_pipeline.sinks.dynamodb_tables import describe_table
 
 SOURCES = ("installs", "commits")
 STATUS_TABLE = "pipeline-status"  # DynamoDB: {stack}-pipeline-status, key `source`
@@ -41,7 +42,10 @@ def last_complete_days(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]
 
 
 def ensure_status_table(dynamodb: DynamoDBResource, client: Any) -> str:
+    """Create the status table only when it is missing: a role without CreateTable can still publish."""
     name = dynamodb.table_name(STATUS_TABLE)
+    if describe_table(client, name) is not None:
+        return name
     try:
         client.create_table(
             TableName=name, BillingMode="PAY_PER_REQUEST",

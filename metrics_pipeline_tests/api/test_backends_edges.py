@@ -101,8 +101,18 @@ def test_status_publishers_are_idempotent(dynamodb_endpoint, postgres_database):
             ("commits", None), ("installs", date(2024, 2, 29))]
     stack = f"st{uuid.uuid4().hex[:10]}"
     dynamodb = DynamoDBResource(stack=stack, endpoint_url=dynamodb_endpoint)
-    publish_status_dynamodb(dynamodb, days)
-    publish_status_dynamodb(dynamodb, days)
+    calls: list[list[str]] = [[], []]
+    events, hook = dynamodb.client().meta.events, "before-call.dynamodb"
+    for n in (0, 1):
+        record = lambda model, **_: calls[n].append(model.name)  # noqa: E731 - observes the requests sent
+        events.register(hook, record)
+        try:
+            publish_status_dynamodb(dynamodb, days)
+        finally:
+            events.unregister(hook, record)
+    assert "CreateTable" in calls[0]
+    # once it exists the table is only described: a role without CreateTable can still publish
+    assert calls[1] == ["DescribeTable", "PutItem", "PutItem"]
     items = dynamodb.client().scan(TableName=f"{stack}-pipeline-status")["Items"]  # test read-back only
     assert sorted((i["source"]["S"], i.get("last_complete_day", {}).get("S")) for i in items) == [
         ("commits", None), ("installs", "2024-02-29")]
