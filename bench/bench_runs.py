@@ -13,8 +13,9 @@ and, within it, the time Dagster spent writing its event log (its bookkeeping, n
 Beside them: Dagster's per-run overhead (an empty asset; 26 empty assets, the day's step count; one
 and 26 with the day's libraries loaded), a process that only imports Dagster and opens the instance,
 a hand-written DuckDB query building raw/daily tables from the same files, and a bare parallel
-batch_write_item of the backfill's N items. `--scope lambda` restricts every run to what the replaced Lambda did (installs to DynamoDB).
-Writes bench/results/runs-scale{S}[-postgres][-lambda-scope].json and prints a Markdown table of medians.
+batch_write_item of the backfill's N items. `--scope lambda` restricts every run to what the
+replaced Lambda did (installs to DynamoDB). Writes bench/results/runs-scale{S}[-postgres][-lambda-scope].json
+and prints a Markdown table of medians.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Dagster's SQLite storage creates and disposes a SQLAlchemy engine for every statement and its
 Postgres storage opens a new connection for every statement (NullPool): with Dagster writing one
 event per partition and check, that is most of a backfill's time. These keep one engine per SQLite
-shard (WAL, synchronous=NORMAL) or a small Postgres pool, and write a single-run backfill's planned
-events as one event per asset (a partition subset) instead of one per partition. Named in
+shard (WAL, synchronous=NORMAL) or a small Postgres pool, remember the tables they found (Dagster
+asks before every asset and check event), and write a single-run backfill's planned events as one
+event per asset (a partition subset) instead of one per partition. Named in
 `dagster.yaml` / `deploy/dagster.yaml` as `event_log_storage`.
 """
 
@@ -31,7 +32,20 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
-class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+class _TablesFound:
+    """Dagster asks whether a table exists before every asset and check event (SQLite: a new engine
+    each time; Postgres: a catalog query); a table found stays found, as no running process drops one."""
+
+    def has_table(self, table_name: str) -> bool:
+        found = self.__dict__.setdefault("_tables_found", set())
+        if table_name not in found:
+            if not super().has_table(table_name):
+                return False
+            found.add(table_name)
+        return True
+
+
+class PooledSqliteEventLogStorage(_TablesFound, SqliteEventLogStorage):
     """One engine per shard (the index, each run's database), kept for the life of the process."""
 
     def __init__(self, dagster_home: str, inst_data=None):
@@ -74,7 +88,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._engines.clear()
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+class PooledPostgresEventLogStorage(_TablesFound, PostgresEventLogStorage):
     """A small connection pool instead of a new connection (TCP, TLS, auth) per statement."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, inst_data=None, token_provider=None):
